@@ -1,0 +1,30 @@
+# `make run` and `make test` are the whole quick start; both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/wats-supervisor server --data .wats-data
+
+test: $(STAMP)
+	$(BIN)/ruff check wats tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check wats tests bench
+	$(BIN)/ruff format --check wats tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/server_ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .wats-data

@@ -1,0 +1,34 @@
+"""Shared fixtures: where the genuine sample files live.
+
+Samples are read from ``../shared/samples`` next to the project root (or ``WATS_SAMPLES``) and never
+copied into the repo. Where they are absent (a user's own clone) sample tests skip with a reason;
+under CI (``CI=true``) a missing samples folder is a failure, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _samples_root() -> Path:
+    override = os.environ.get("WATS_SAMPLES")
+    if override:
+        return Path(override)
+    return PROJECT_ROOT.parent / "shared" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The folder of genuine sample files; skip (or fail under CI) when it is missing."""
+    root = _samples_root()
+    if not root.is_dir():
+        message = f"sample files not found at {root} (set WATS_SAMPLES to their folder)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message)
+        pytest.skip(message)
+    return root

@@ -1,0 +1,1 @@
+"""The ``wats-supervisor`` command line."""

@@ -1,0 +1,1 @@
+"""Planned subpackage: see DESIGN.md (layout) and the open issues."""

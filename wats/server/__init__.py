@@ -1,0 +1,1 @@
+"""Embedded WATS-compatible server."""

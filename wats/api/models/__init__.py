@@ -25,7 +25,7 @@ from wats.api.models.enums import (
     StepGroup,
     StepStatus,
 )
-from wats.api.models.header import ReportHeader
+from wats.api.models.header import ReportBase
 from wats.api.models.measurements import (
     BooleanMeasurement,
     NumericMeasurement,
@@ -84,8 +84,8 @@ __all__ = [
     "NumericMeasurement",
     "PassFailStep",
     "Report",
+    "ReportBase",
     "ReportFormatError",
-    "ReportHeader",
     "ReportResult",
     "ReportType",
     "SequenceCallInfo",

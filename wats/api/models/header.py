@@ -12,7 +12,7 @@ from wats.api.models.misc import AdditionalData, Asset, BinaryData, MiscInfo
 from wats.api.models.units import SubUnit
 
 
-class ReportHeader(WatsModel):
+class ReportBase(WatsModel):
     """Identity, product, station and timing of a report; strict where WATS is strict.
 
     ``productName``, ``processName``, ``processCodeFormat``, ``startUTC`` and ``origin`` are filled

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from wats.api.models._base import Timestamp, WatsModel
-from wats.api.models.header import ReportHeader
+from wats.api.models.header import ReportBase
 
 
 class UURInfo(WatsModel):
@@ -26,7 +26,7 @@ class UURInfo(WatsModel):
     finalize_date: Timestamp | None = None
 
 
-class UURReport(ReportHeader):
+class UURReport(ReportBase):
     """A repair report for a unit that failed a test."""
 
     type: Literal["R"] = "R"

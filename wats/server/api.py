@@ -1,0 +1,211 @@
+"""The WATS REST endpoints (paths as WATS spells them; routing is case-insensitive upstream).
+
+Each handler is a thin translation between HTTP and the context's store and reference data; the
+rules live in :mod:`ingest`, :mod:`odata` and :mod:`reference`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wats.server.clients import ClientConflict
+from wats.server.context import ServerContext
+from wats.server.ingest import (
+    ReportRejected,
+    build_header,
+    count_steps,
+    decode_json,
+    dump_wsjf,
+    validate_wsjf,
+    validate_wsxf,
+)
+from wats.server.odata import ODataError, filter_to_sql, orderby_to_sql
+from wats.server.store import HEADER_FIELDS
+
+_REPORT_TYPES = {"U": "T", "T": "T", "R": "R"}
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The error body clients parse: ``{"message": ...}``."""
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def _context(request: Request) -> ServerContext:
+    return request.app.state.context
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    """A boolean query flag, case-insensitive name, ``true``/``false``/``1``/``0`` values."""
+    for key, value in request.query_params.multi_items():
+        if key.lower() == name.lower():
+            lowered = value.strip().lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+            raise ReportRejected(f"{name}: expected true or false, got {value!r}")
+    return default
+
+
+def _param(request: Request, name: str) -> str | None:
+    for key, value in request.query_params.multi_items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _store_report(ctx: ServerContext, data: dict[str, Any], report: Any, body: str) -> str:
+    header = build_header(data, count_steps(report), ctx.reference)
+    ctx.store.put(header, body)
+    return header.uuid
+
+
+async def submit_wsjf(request: Request) -> Response:
+    """``POST /api/Report/WSJF``: validate, store (replacing an existing id), answer ``[{ID}]``."""
+    ctx = _context(request)
+    body = await request.body()
+    try:
+        data = decode_json(body)
+        report = validate_wsjf(data)
+        report_id = _store_report(ctx, data, report, body.decode("utf-8"))
+    except ReportRejected as exc:
+        return error(400, str(exc))
+    return JSONResponse([{"ID": report_id}])
+
+
+async def submit_wsxf(request: Request) -> Response:
+    """``POST /api/Report/WSXF``: convert the XML to WSJF, then as ``submit_wsjf``."""
+    ctx = _context(request)
+    try:
+        report = validate_wsxf(await request.body())
+        data = dump_wsjf(report)
+        report_id = _store_report(ctx, data, report, json.dumps(data, separators=(",", ":")))
+    except ReportRejected as exc:
+        return error(400, str(exc))
+    return JSONResponse([{"ID": report_id}])
+
+
+async def get_wsjf(request: Request) -> Response:
+    """``GET /api/Report/Wsjf/{id}``: the report as submitted; 404 when unknown.
+
+    ``detailLevel``, ``includeChartdata`` and ``includeAttachments`` are accepted and the full
+    report is always returned (a superset of what any detail level asks for).
+    """
+    report_id = request.path_params["report_id"]
+    try:
+        uuid.UUID(report_id)
+    except ValueError:
+        return error(400, f"id: {report_id!r} is not a valid report id (UUID)")
+    body = _context(request).store.get_body(report_id)
+    if body is None:
+        return error(404, f"report {report_id} not found")
+    return Response(body, media_type="application/json")
+
+
+async def query_headers(request: Request) -> Response:
+    """``GET /api/Report/Query/Header``: headers filtered/sorted/paged by OData options."""
+    ctx = _context(request)
+    type_param = (_param(request, "reportType") or "U").upper()
+    if type_param not in _REPORT_TYPES:
+        return error(400, f"reportType: expected U (UUT) or R (UUR), got {type_param!r}")
+    try:
+        top = _non_negative(request, "$top")
+        skip = _non_negative(request, "$skip") or 0
+        where, params = None, None
+        if (source := _param(request, "$filter")) is not None and source.strip():
+            where, params = filter_to_sql(source, HEADER_FIELDS)
+        order = None
+        if (ordering := _param(request, "$orderby")) is not None and ordering.strip():
+            order = orderby_to_sql(ordering, HEADER_FIELDS)
+    except (ODataError, ReportRejected) as exc:
+        return error(400, str(exc))
+    headers = ctx.store.query(
+        report_type=_REPORT_TYPES[type_param],
+        where=where,
+        params=params,
+        order_by=order,
+        top=top,
+        skip=skip,
+    )
+    return JSONResponse([h.to_wire() for h in headers])
+
+
+def _non_negative(request: Request, name: str) -> int | None:
+    raw = _param(request, name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ReportRejected(f"{name}: expected a non-negative integer, got {raw!r}") from None
+    if value < 0:
+        raise ReportRejected(f"{name}: expected a non-negative integer, got {raw!r}")
+    return value
+
+
+async def processes(request: Request) -> Response:
+    """``GET /api/App/Processes`` with the ``include*`` flags."""
+    try:
+        selected = _context(request).reference.select_processes(
+            include_test=_flag(request, "includeTestOperations", True),
+            include_repair=_flag(request, "includeRepairOperations", True),
+            include_wip=_flag(request, "includeWipOperations", True),
+            include_inactive=_flag(request, "includeInactiveProcesses", False),
+        )
+    except ReportRejected as exc:
+        return error(400, str(exc))
+    return JSONResponse([p.model_dump() for p in selected])
+
+
+async def levels(request: Request) -> Response:
+    """``GET /api/App/Levels``."""
+    return JSONResponse([lv.model_dump() for lv in _context(request).reference.levels])
+
+
+async def product_groups(request: Request) -> Response:
+    """``GET /api/App/ProductGroups``."""
+    return JSONResponse([g.model_dump() for g in _context(request).reference.productGroups])
+
+
+async def version(request: Request) -> Response:
+    """``GET /api/App/Version``: a JSON string; also the clients' ping, so never cached."""
+    return JSONResponse(_context(request).server_version, headers={"Cache-Control": "no-store"})
+
+
+async def register_client(request: Request) -> Response:
+    """``POST /api/Client/Register?id=&type=&name=&location=&purpose=``: answer a passcode."""
+    values = {k: _param(request, k) for k in ("id", "type", "name", "location", "purpose")}
+    missing = [k for k in ("id", "type") if not values[k]]
+    if missing:
+        return error(400, f"{', '.join(missing)}: required query parameter missing")
+    try:
+        passcode = _context(request).clients.register(
+            str(values["id"]),
+            str(values["type"]),
+            values["name"] or "",
+            values["location"] or "",
+            values["purpose"] or "",
+        )
+    except ClientConflict as exc:
+        return error(409, str(exc))
+    return JSONResponse(passcode)
+
+
+# Paths are lower-case: PathCaseMiddleware lower-cases every request path before routing.
+routes = [
+    Route("/api/report/wsjf", submit_wsjf, methods=["POST"]),
+    Route("/api/report/wsxf", submit_wsxf, methods=["POST"]),
+    Route("/api/report/wsjf/{report_id}", get_wsjf, methods=["GET"]),
+    Route("/api/report/query/header", query_headers, methods=["GET"]),
+    Route("/api/app/processes", processes, methods=["GET"]),
+    Route("/api/app/levels", levels, methods=["GET"]),
+    Route("/api/app/productgroups", product_groups, methods=["GET"]),
+    Route("/api/app/version", version, methods=["GET"]),
+    Route("/api/client/register", register_client, methods=["POST"]),
+]

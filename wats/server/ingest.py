@@ -1,0 +1,142 @@
+"""Turn a submitted WSJF/WSXF body into a validated report, its stored text and its header.
+
+Validation is delegated to ``wats.api.models`` (the same models the client validates with before
+sending), so the server is exactly as strict as the library: a body the models refuse is answered
+with 400 and a message naming the field. This module only adds what the wire needs: JSON decoding
+errors with line/column, readable pydantic locations, and the header columns for queries.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from wats.server.odata import parse_datetime, utc_text
+from wats.server.reference import ReferenceData
+from wats.server.store import ReportHeader
+
+MAX_ERRORS_IN_MESSAGE = 5
+
+
+class ReportRejected(ValueError):
+    """The body is not an acceptable report; ``str()`` is the message for the client."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Pydantic errors as ``field.path: problem``, dropping union-tag noise from the path."""
+    parts: list[str] = []
+    for error in exc.errors()[:MAX_ERRORS_IN_MESSAGE]:
+        loc = [str(p) for p in error.get("loc", ()) if str(p) not in ("T", "R", "function-after")]
+        where = ".".join(loc) or "report"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    more = exc.error_count() - MAX_ERRORS_IN_MESSAGE
+    if more > 0:
+        parts.append(f"and {more} more error(s)")
+    return "Invalid report: " + "; ".join(parts)
+
+
+def decode_json(body: bytes) -> dict[str, Any]:
+    """Parse the request body as a JSON object, or reject it saying where it breaks."""
+    if not body.strip():
+        raise ReportRejected("Invalid report: the request body is empty")
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ReportRejected(f"Malformed JSON: body is not UTF-8 ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise ReportRejected(
+            f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ReportRejected(f"Invalid report: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def validate_wsjf(data: dict[str, Any]) -> Any:
+    """Validate a WSJF dict with the report models; returns the UUT/UUR report model."""
+    from wats.api.models import parse_report  # late: keeps server import light and cycle-free
+
+    try:
+        return parse_report(data)
+    except ValidationError as exc:
+        raise ReportRejected(describe_validation_error(exc)) from exc
+    except ValueError as exc:
+        raise ReportRejected(f"Invalid report: {exc}") from exc
+
+
+def validate_wsxf(body: bytes) -> Any:
+    """Convert and validate a WSXF (XML) body; returns the UUT report model."""
+    from wats.api.wsxf import wsxf_to_report
+
+    if not body.strip():
+        raise ReportRejected("Invalid report: the request body is empty")
+    try:
+        return wsxf_to_report(body)
+    except ValidationError as exc:
+        raise ReportRejected(describe_validation_error(exc)) from exc
+    except ValueError as exc:  # includes xml.etree.ElementTree.ParseError
+        raise ReportRejected(f"Invalid WSXF report: {exc}") from exc
+
+
+def dump_wsjf(report: Any) -> dict[str, Any]:
+    """The report as a WSJF dict (used to store WSXF submissions as JSON)."""
+    from wats.api.models import dump_report
+
+    return dump_report(report)
+
+
+def count_steps(report: Any) -> int:
+    """How many steps the report's tree holds (0 for repair reports)."""
+    from wats.api.models import iter_steps
+
+    return sum(1 for _ in iter_steps(report))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _start_utc(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return utc_text(value)
+    try:
+        return utc_text(parse_datetime(str(value)))
+    except ValueError:
+        return None
+
+
+def build_header(
+    data: dict[str, Any],
+    step_count: int,
+    reference: ReferenceData,
+    received: datetime | None = None,
+) -> ReportHeader:
+    """The query columns of a validated WSJF dict (wire names, so model internals don't matter)."""
+    info = data.get("uut") or data.get("uur") or {}
+    code = data.get("processCode")
+    process = reference.process_by_code(code) if isinstance(code, int) else None
+    process_name = process.name if process else _text(data.get("processName"))
+    exec_time = info.get("execTime")
+    return ReportHeader(
+        uuid=str(data["id"]).lower(),
+        report_type=str(data.get("type", "T")),
+        serial_number=str(data["sn"]),
+        part_number=str(data["pn"]),
+        revision=_text(data.get("rev")),
+        station_name=_text(data.get("machineName")),
+        location=_text(data.get("location")),
+        purpose=_text(data.get("purpose")),
+        process_code=code if isinstance(code, int) else None,
+        process_name=process_name,
+        result=_text(data.get("result")),
+        start_utc=_start_utc(data.get("start")),
+        operator=_text(info.get("user")),
+        execution_time=float(exec_time) if isinstance(exec_time, int | float) else None,
+        step_count=step_count,
+        received_utc=utc_text(received or datetime.now(UTC)),
+    )

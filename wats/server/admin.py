@@ -42,7 +42,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
 
 
 def _validation_message(exc: ValidationError) -> str:
-    return describe_validation_error(exc).replace("Invalid report", "Invalid faults", 1)
+    return describe_validation_error(exc, prefix="Invalid faults")
 
 
 async def get_faults(request: Request) -> Response:

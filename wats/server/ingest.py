@@ -14,28 +14,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from wats.api.models import describe_validation_error as describe_problems
 from wats.server.odata import parse_datetime, utc_text
 from wats.server.reference import ReferenceData
 from wats.server.store import ReportHeader
-
-MAX_ERRORS_IN_MESSAGE = 5
 
 
 class ReportRejected(ValueError):
     """The body is not an acceptable report; ``str()`` is the message for the client."""
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """Pydantic errors as ``field.path: problem``, dropping union-tag noise from the path."""
-    parts: list[str] = []
-    for error in exc.errors()[:MAX_ERRORS_IN_MESSAGE]:
-        loc = [str(p) for p in error.get("loc", ()) if str(p) not in ("T", "R", "function-after")]
-        where = ".".join(loc) or "report"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    more = exc.error_count() - MAX_ERRORS_IN_MESSAGE
-    if more > 0:
-        parts.append(f"and {more} more error(s)")
-    return "Invalid report: " + "; ".join(parts)
+def describe_validation_error(exc: ValidationError, prefix: str = "Invalid report") -> str:
+    """The models' readable ``field.path: problem`` lines, after a prefix naming what failed."""
+    return f"{prefix}: {describe_problems(exc, limit=5)}"
 
 
 def decode_json(body: bytes) -> dict[str, Any]:
@@ -57,7 +48,7 @@ def decode_json(body: bytes) -> dict[str, Any]:
 
 def validate_wsjf(data: dict[str, Any]) -> Any:
     """Validate a WSJF dict with the report models; returns the UUT/UUR report model."""
-    from wats.api.models import parse_report  # late: keeps server import light and cycle-free
+    from wats.api.models import parse_report
 
     try:
         return parse_report(data)

@@ -104,7 +104,16 @@ def load_or_create_credentials(data_dir: Path) -> StoredCredentials:
     path = data_dir / CREDENTIALS_FILE
     if not path.exists():
         password = secrets.token_urlsafe(24)
-        payload = json.dumps({"username": DEFAULT_USERNAME, "password": password}, indent=2)
+        # The token is derivable from the two others; it is written too because it is what a
+        # client (or the README's example) needs, and the file is private (0600) either way.
+        payload = json.dumps(
+            {
+                "username": DEFAULT_USERNAME,
+                "password": password,
+                "token": make_token(DEFAULT_USERNAME, password),
+            },
+            indent=2,
+        )
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

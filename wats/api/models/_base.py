@@ -27,11 +27,10 @@ FORBIDDEN_IDENTIFIER_CHARS = "*%?[]^!/\\"
 
 
 class WatsModel(BaseModel):
-    """Base of every WSJF object: camelCase aliases, unknown fields kept, defaults WATS needs
-    written out.
+    """Base of every WSJF object: camelCase aliases, unknown fields kept.
 
-    ``_always_dump`` names fields whose default must be sent even when the caller did not set it
-    (reports are dumped with ``exclude_unset`` so what was parsed is exactly what comes out).
+    No Python-level validator runs here: every model instance of a report (hundreds per report)
+    would pay for it. Models that need defaults written out derive from :class:`DefaultsDumped`.
     """
 
     model_config = ConfigDict(
@@ -41,12 +40,21 @@ class WatsModel(BaseModel):
         serialize_by_alias=True,
     )
 
+
+class DefaultsDumped(WatsModel):
+    """A WSJF object with defaults WATS needs written out.
+
+    ``_always_dump`` names fields whose default must be sent even when the caller did not set it
+    (reports are dumped with ``exclude_unset`` so what was parsed is exactly what comes out); they
+    are marked as set once the instance is validated. Kept out of :class:`WatsModel` so models
+    without such fields skip the Python call.
+    """
+
     _always_dump: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
     def _mark_required_defaults_set(self) -> Any:
-        for name in self._always_dump:
-            self.__pydantic_fields_set__.add(name)
+        self.__pydantic_fields_set__.update(self._always_dump)
         return self
 
 
@@ -86,12 +94,12 @@ class WatsDateTime(datetime):
     def from_text(cls, text: str) -> WatsDateTime:
         """Parse ISO 8601 text that must carry a UTC offset (``Z`` or ``±hh:mm``)."""
         try:
-            parsed = datetime.fromisoformat(text)
+            # Built as this class directly (no intermediate datetime to copy from).
+            result = cls.fromisoformat(text)
         except ValueError as exc:
             raise ValueError(f"not an ISO 8601 date-time: {text!r}") from exc
-        if parsed.tzinfo is None:
+        if result.tzinfo is None:
             raise ValueError(f"date-time must carry a UTC offset (e.g. +01:00 or Z): {text!r}")
-        result = cls.from_datetime(parsed)
         result.wats_text = text
         return result
 
@@ -122,12 +130,13 @@ class WatsDateTime(datetime):
 
 
 def _validate_timestamp(value: Any) -> WatsDateTime:
+    # Text first: it is what every parsed report carries.
+    if isinstance(value, str):
+        return WatsDateTime.from_text(value)
     if isinstance(value, WatsDateTime):
         return value
     if isinstance(value, datetime):
         return WatsDateTime.from_datetime(value)
-    if isinstance(value, str):
-        return WatsDateTime.from_text(value)
     raise ValueError(f"expected an ISO 8601 date-time string, got {type(value).__name__}")
 
 

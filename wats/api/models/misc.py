@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from wats.api.models._base import ShortText, WatsModel
+from wats.api.models._base import DefaultsDumped, ShortText, WatsModel
 from wats.api.models.enums import ChartType
 
 
@@ -117,7 +117,7 @@ class ChartSeries(WatsModel):
         return [float(v) for v in (self.ydata or "").split(";") if v]
 
 
-class Chart(WatsModel):
+class Chart(DefaultsDumped):
     """A chart on a step (`chart`)."""
 
     chart_type: ChartType = ChartType.LINE

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from wats.api.models._base import ShortText, Timestamp, WatsModel
+from wats.api.models._base import DefaultsDumped, ShortText, Timestamp
 from wats.api.models.enums import StepGroup, StepStatus
 from wats.api.models.measurements import (
     BooleanMeasurement,
@@ -23,7 +23,7 @@ from wats.api.models.measurements import (
 from wats.api.models.misc import Attachment, Chart, LoopInfo, SequenceCallInfo
 
 
-class StepBase(WatsModel):
+class StepBase(DefaultsDumped):
     """Fields every step shares, whatever its type."""
 
     step_type: str
@@ -180,12 +180,15 @@ def _tag_for_type(step_type: str) -> str:
 
 
 def _step_tag(value: Any) -> str | None:
+    # Runs once per step of every parsed report: the common case is one dict lookup.
+    if isinstance(value, dict):
+        step_type = value["stepType"] if "stepType" in value else value.get("step_type")
+        if isinstance(step_type, str):
+            tag = _TAG_BY_TYPE.get(step_type)
+            return tag if tag is not None else _tag_for_type(step_type)
+        return None
     if isinstance(value, StepBase):
         return type(value).__name__
-    if isinstance(value, dict):
-        step_type = value.get("stepType", value.get("step_type"))
-        if isinstance(step_type, str):
-            return _tag_for_type(step_type)
     return None
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from wats.api.models._base import Timestamp, WatsModel
+from wats.api.models._base import DefaultsDumped, Timestamp, WatsModel
 from wats.api.models.header import ReportBase
 
 
@@ -26,7 +26,7 @@ class UURInfo(WatsModel):
     finalize_date: Timestamp | None = None
 
 
-class UURReport(ReportBase):
+class UURReport(ReportBase, DefaultsDumped):
     """A repair report for a unit that failed a test."""
 
     type: Literal["R"] = "R"

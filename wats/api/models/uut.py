@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from wats.api.models._base import WatsModel
+from wats.api.models._base import DefaultsDumped, WatsModel
 from wats.api.models.header import ReportBase
 from wats.api.models.steps import SequenceCallStep
 
@@ -27,7 +27,7 @@ class UUTInfo(WatsModel):
     step_id_caused_uut_failure: int | None = Field(default=None, alias="stepIdCausedUUTFailure")
 
 
-class UUTReport(ReportBase):
+class UUTReport(ReportBase, DefaultsDumped):
     """A test report: what was tested, where, and every step with its measurements."""
 
     type: Literal["T"] = "T"

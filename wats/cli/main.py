@@ -26,7 +26,11 @@ def version() -> None:
 
 def _register_commands() -> None:
     """Import command modules so they attach to ``app`` (kept late to avoid import cycles)."""
-    from wats.cli import server_cmd  # noqa: F401
-
+    from wats.cli import (  # noqa: F401
+        config_cmd,
+        events_cmd,
+        server_cmd,
+        supervisor_cmd,
+    )
 
 _register_commands()

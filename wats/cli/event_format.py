@@ -1,0 +1,203 @@
+"""One-line, human-readable descriptions of bus events, shared by ``events`` and ``monitor``.
+
+Kept free of sockets and terminals so the wording of every event type is unit-tested, and so the
+two commands can never describe the same event differently.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+
+class EventLike(Protocol):
+    """What formatting needs from an event: the fields of ``wats.protocol.envelope.Envelope``."""
+
+    type: str
+    id: str
+    ts: float
+    src: str
+    seq: int
+    body: dict[str, Any]
+
+
+def clock(ts: float) -> str:
+    """Local wall-clock time of an event, to the millisecond (``14:03:07.125``)."""
+    whole = time.localtime(ts)
+    millis = int((ts % 1) * 1000)
+    return f"{time.strftime('%H:%M:%S', whole)}.{millis:03d}"
+
+
+def signal_name(number: int) -> str:
+    """``9`` -> ``SIGKILL``; an unknown number stays visible as ``signal 42``."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def seconds(value: float | None) -> str:
+    """A short duration: ``0.1s``, ``12s``, ``5m00s``, ``2h03m``; ``-`` when unknown."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.1f}s"
+    if value < 60:
+        return f"{value:.0f}s"
+    whole = int(value)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
+
+
+def describe_exit(code: int | None, signal_number: int | None, reason: str | None = None) -> str:
+    """How a worker ended: ``code 3``, ``SIGKILL``, plus why when it was not a plain exit."""
+    if signal_number is not None:
+        how = signal_name(signal_number)
+    elif code is not None:
+        how = f"code {code}"
+    else:
+        how = "unknown status"
+    if reason and reason != "exit":
+        how = f"{how} ({reason})"
+    return how
+
+
+def _heartbeat(body: Mapping[str, Any]) -> str:
+    ready = "ready" if body.get("ready") else "not ready"
+    return f"{body.get('worker')} pid={body.get('pid')} progress={body.get('progress')} {ready}"
+
+
+def _supervisor_heartbeat(body: Mapping[str, Any]) -> str:
+    return f"pid={body.get('pid')} instance={body.get('instance')}"
+
+
+def _started(body: Mapping[str, Any]) -> str:
+    return f"{body.get('worker')} started pid={body.get('pid')}"
+
+
+def _exited(body: Mapping[str, Any]) -> str:
+    how = describe_exit(body.get("exit_code"), body.get("signal"), body.get("reason"))
+    return f"{body.get('worker')} pid={body.get('pid')} exited: {how}"
+
+
+def _restarting(body: Mapping[str, Any]) -> str:
+    return (
+        f"{body.get('worker')} restart attempt {body.get('attempt')} "
+        f"in {seconds(body.get('delay'))}"
+    )
+
+
+def _failed(body: Mapping[str, Any]) -> str:
+    return (
+        f"{body.get('worker')} FAILED: {body.get('restarts')} restarts within "
+        f"{seconds(body.get('window'))}; next try in {seconds(body.get('retry_in'))}"
+    )
+
+
+def _stopped(body: Mapping[str, Any]) -> str:
+    return f"{body.get('worker')} stopped"
+
+
+def _connection(body: Mapping[str, Any]) -> str:
+    text = f"{body.get('status')} {body.get('url') or '(no url)'}"
+    latency = body.get("latency_ms")
+    if latency is not None:
+        text += f" {latency:.0f} ms"
+    if body.get("error"):
+        text += f": {body['error']}"
+    return text
+
+
+def _sync_completed(body: Mapping[str, Any]) -> str:
+    return (
+        f"{body.get('processes')} processes, {body.get('levels')} levels, "
+        f"{body.get('product_groups')} product groups (from {body.get('source')})"
+    )
+
+
+def _sync_failed(body: Mapping[str, Any]) -> str:
+    return str(body.get("error"))
+
+
+def _control_request(body: Mapping[str, Any]) -> str:
+    text = str(body.get("command"))
+    if body.get("target"):
+        text += f" -> {body['target']}"
+    if body.get("args"):
+        text += f" {_compact(body['args'])}"
+    return text
+
+
+def _control_reply(body: Mapping[str, Any]) -> str:
+    if body.get("ok"):
+        return f"ok (request {str(body.get('request_id'))[:8]})"
+    error = body.get("error") or {}
+    return f"error {error.get('code')}: {error.get('reason')}"
+
+
+_DESCRIBERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "worker.heartbeat": _heartbeat,
+    "supervisor.heartbeat": _supervisor_heartbeat,
+    "supervisor.worker.started": _started,
+    "supervisor.worker.exited": _exited,
+    "supervisor.worker.restarting": _restarting,
+    "supervisor.worker.failed": _failed,
+    "supervisor.worker.stopped": _stopped,
+    "connection.status": _connection,
+    "sync.completed": _sync_completed,
+    "sync.failed": _sync_failed,
+    "control.request": _control_request,
+    "control.reply": _control_reply,
+}
+
+_MAX_COMPACT = 160
+
+
+def _compact(body: Mapping[str, Any]) -> str:
+    """``key=value`` pairs for types this module does not know (types are extensible)."""
+    text = " ".join(
+        f"{key}={json.dumps(value, default=str, separators=(',', ':'))}"
+        for key, value in body.items()
+    )
+    return text if len(text) <= _MAX_COMPACT else text[: _MAX_COMPACT - 1] + "…"
+
+
+def describe(event_type: str, body: Mapping[str, Any]) -> str:
+    """The key fields of one event body, worded for its type; unknown types list their fields."""
+    describer = _DESCRIBERS.get(event_type)
+    if describer is None:
+        return _compact(body)
+    try:
+        return describer(body)
+    except (TypeError, ValueError, AttributeError):
+        # A body that does not match its type's model (e.g. a newer sender) is still shown.
+        return _compact(body)
+
+
+def format_event(event: EventLike) -> str:
+    """One line per event: local time, sender, type and its key fields."""
+    return f"{clock(event.ts)} {event.src:<12} {event.type:<30} {describe(event.type, event.body)}"
+
+
+def event_to_json(event: EventLike) -> str:
+    """The whole envelope as one compact JSON object (for ``events --json`` and scripts)."""
+    record = {
+        "v": getattr(event, "v", None),
+        "type": event.type,
+        "id": event.id,
+        "ts": event.ts,
+        "src": event.src,
+        "seq": event.seq,
+        "body": event.body,
+    }
+    return json.dumps(record, default=str, separators=(",", ":"), ensure_ascii=False)
+
+
+def describe_gap(src: str, missed: int) -> str:
+    """The note printed when a sender's sequence numbers jump: events were lost on the way."""
+    plural = "event" if missed == 1 else "events"
+    return f"-- {missed} {plural} from {src} missed (sequence gap) --"

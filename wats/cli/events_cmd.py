@@ -1,0 +1,314 @@
+"""``wats-supervisor events`` and ``monitor``: watch a running instance through its bus.
+
+Both attach to the supervisor's event proxy as ordinary subscribers, so watching never slows or
+changes the system. The wording and the screen live in ``event_format`` and ``monitor_view``; this
+module only connects sockets, loops and prints.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import typer
+
+from wats.cli.main import app
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user one)."
+    ),
+]
+InstanceOption = Annotated[
+    str | None, typer.Option("--instance", help="Instance name (overrides [instance] name).")
+]
+
+# How long one blocking receive may last: the upper bound on reacting to Ctrl+C, SIGTERM or the
+# end of --duration. Events themselves are handled the moment they arrive.
+_POLL_SECONDS = 0.2
+
+
+@dataclass
+class _Attachment:
+    """What both commands need to reach one instance's bus."""
+
+    instance: str
+    runtime_dir: Path
+    addresses: Any  # wats.protocol.addresses.BusAddresses
+    heartbeat_interval: float
+    heartbeat_misses: int
+    request_timeout: float
+
+
+def _attach(config: Path | None, instance: str | None) -> _Attachment:
+    """Load the config and find the running supervisor's endpoints, or exit saying what to do."""
+    from wats.cli.config_cmd import load_config_or_exit
+    from wats.config.paths import InstancePaths
+    from wats.protocol.addresses import read_endpoints
+    from wats.protocol.codec import ProtocolError
+
+    cfg, _ = load_config_or_exit(config, instance)
+    paths = InstancePaths.for_config(cfg)
+    name = cfg.instance.name
+    try:
+        addresses = read_endpoints(paths.runtime_dir)
+    except FileNotFoundError:
+        options = "".join(
+            f" {flag} {value}" for flag, value in (("--config", config), ("--instance", instance))
+            if value is not None
+        )
+        typer.echo(
+            f"error: instance {name!r} is not running (no bus endpoints in "
+            f"{paths.runtime_dir}); start it with `wats-supervisor start{options}`",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    except ProtocolError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    sup = cfg.supervisor
+    return _Attachment(
+        instance=name,
+        runtime_dir=paths.runtime_dir,
+        addresses=addresses,
+        heartbeat_interval=sup.heartbeat_interval_seconds,
+        heartbeat_misses=sup.heartbeat_misses,
+        request_timeout=sup.request_timeout_seconds,
+    )
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[Callable[[], bool]]:
+    """Yield ``stopping()``, which turns True on SIGTERM, so loops end cleanly like on Ctrl+C."""
+    stop = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield lambda: stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _quiet_bus_logs(to_stderr: bool) -> None:
+    """Keep the bus helpers' warnings (e.g. a dropped garbage frame) off stdout.
+
+    ``events`` sends them to stderr so stdout stays pure event lines; ``monitor`` silences them
+    because the screen already counts dropped frames and a stray line would tear the live view.
+    """
+    import logging
+    import sys
+
+    import structlog
+
+    if to_stderr:
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+    else:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+
+
+def _deadline(duration: float | None) -> float:
+    return float("inf") if duration is None else time.monotonic() + duration
+
+
+def _ping(ctx: Any, attachment: _Attachment, timeout: float) -> str | None:
+    """None when the supervisor answers ``ping``; else why not (for a warning, not an error)."""
+    from wats.protocol.bus import ControlClient, ControlTimeout
+
+    client = ControlClient(ctx, attachment.addresses.control, src=f"cli:{os.getpid()}")
+    try:
+        reply = client.request("ping", timeout=timeout)
+    except ControlTimeout as exc:
+        return f"instance {attachment.instance!r}: {exc}"
+    finally:
+        client.close()
+    if not reply.ok and reply.error is not None:
+        return f"ping was answered with {reply.error.code}: {reply.error.reason}"
+    return None
+
+
+@app.command("events")
+def events(
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object (the whole envelope) per line.")
+    ] = False,
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--topic",
+            help="Only events whose type starts with this prefix (repeatable), "
+            "e.g. --topic supervisor.worker --topic connection.",
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl+C).")
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many events.", min=1)
+    ] = None,
+) -> None:
+    """Print the instance's bus events live, one line each, until Ctrl+C.
+
+    Lost events (a sender's sequence numbers jumping) are reported as a note line (on stderr with
+    --json, so the output stays pure JSON lines).
+    """
+    import zmq
+
+    from wats.cli.event_format import describe_gap, event_to_json, format_event
+    from wats.cli.seq_gaps import SeqGaps
+    from wats.protocol.bus import Subscriber
+
+    attachment = _attach(config, instance)
+    _quiet_bus_logs(to_stderr=True)
+    ctx = zmq.Context()
+    subscriber = Subscriber(ctx, attachment.addresses.events_out, list(topic or [""]))
+    gaps = SeqGaps()
+    seen = 0
+    end = _deadline(duration)
+    try:
+        warning = _ping(ctx, attachment, min(attachment.request_timeout, 2.0))
+        if warning:
+            typer.echo(f"warning: {warning}; waiting for events anyway", err=True)
+        with _stop_on_sigterm() as stopping:
+            while not stopping() and time.monotonic() < end and (count is None or seen < count):
+                left = max(0.0, end - time.monotonic())
+                event = subscriber.recv(timeout=min(_POLL_SECONDS, left))
+                if event is None:
+                    continue
+                seen += 1
+                missed = gaps.observe(event.src, event.type, event.seq)
+                if missed:
+                    typer.echo(describe_gap(event.src, missed), err=as_json)
+                typer.echo(event_to_json(event) if as_json else format_event(event))
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        # `events | head`: the reader left; stop quietly instead of a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    finally:
+        subscriber.close()
+        ctx.destroy(linger=0)
+
+
+def _request_status(client: Any, state: Any, timeout: float) -> bool:
+    """Refresh the monitor's picture from a ``status`` reply; a failure becomes a notice.
+
+    Returns whether the supervisor answered with a status.
+    """
+    from wats.protocol.bus import ControlTimeout
+
+    try:
+        reply = client.request("status", timeout=timeout)
+    except ControlTimeout as exc:
+        state.notice = f"{exc}; showing bus events only"
+        return False
+    if reply.ok and isinstance(reply.result, dict):
+        state.apply_status(reply.result, now=time.time())
+        return True
+    if reply.error is not None:
+        state.notice = f"`status` was answered with {reply.error.code}: {reply.error.reason}"
+    return False
+
+
+@app.command("monitor")
+def monitor(
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Listen for one heartbeat interval, print one snapshot and exit "
+            "(exit code 1 if the supervisor did not answer).",
+        ),
+    ] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl+C).")
+    ] = None,
+    status_every: Annotated[
+        float,
+        typer.Option(
+            help="Ask the supervisor for `status` again every this many seconds, for CPU and "
+            "RSS figures (0: only once at start; everything else comes from bus events).",
+            min=0,
+        ),
+    ] = 5.0,
+) -> None:
+    """A live view of the instance: workers, server connection and the latest events.
+
+    Fed by the bus (heartbeats, worker events, connection status) after one initial `status`
+    request; nothing is read from files while it runs.
+    """
+    import zmq
+    from rich.console import Console
+    from rich.live import Live
+
+    from wats.cli.monitor_view import MonitorState, render_monitor
+    from wats.protocol.bus import ControlClient, Subscriber
+
+    attachment = _attach(config, instance)
+    _quiet_bus_logs(to_stderr=False)
+    console = Console()
+    state = MonitorState(
+        instance=attachment.instance,
+        heartbeat_interval=attachment.heartbeat_interval,
+        heartbeat_misses=attachment.heartbeat_misses,
+    )
+    ctx = zmq.Context()
+    # Subscribe before asking for status so no event between the two is lost.
+    subscriber = Subscriber(ctx, attachment.addresses.events_out, [""])
+    client = ControlClient(ctx, attachment.addresses.control, src=f"cli:{os.getpid()}")
+    timeout = min(attachment.request_timeout, 2.0)
+
+    def screen(live: bool = True) -> Any:
+        return render_monitor(state, time.time(), console.width, live=live)
+
+    def pump(until: float) -> None:
+        """Apply every event that arrives before ``until`` (monotonic)."""
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            event = subscriber.recv(timeout=left)
+            if event is not None:
+                state.apply(event)
+            state.dropped = subscriber.dropped
+
+    try:
+        answered = _request_status(client, state, timeout)
+        if once:
+            pump(time.monotonic() + max(attachment.heartbeat_interval, 0.5))
+            console.print(screen(live=False))
+            if not answered:
+                raise typer.Exit(1)  # a snapshot without the supervisor is not a healthy one
+            return
+        end = _deadline(duration)
+        next_status = time.monotonic() + status_every if status_every else float("inf")
+        with _stop_on_sigterm() as stopping, Live(
+            screen(), console=console, auto_refresh=False, redirect_stderr=False
+        ) as live:
+            while not stopping() and time.monotonic() < end:
+                pump(min(end, time.monotonic() + _POLL_SECONDS))
+                if time.monotonic() >= next_status:
+                    _request_status(client, state, timeout)
+                    next_status = time.monotonic() + status_every
+                live.update(screen(), refresh=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()
+        subscriber.close()
+        ctx.destroy(linger=0)

@@ -1,0 +1,278 @@
+"""``wats-supervisor start|stop|status|restart|instances``: run and steer one supervisor instance.
+
+``start`` runs the supervisor in this process (foreground) or launches ``python -m
+wats.supervisor`` in its own session (``--detach``) and returns once every worker is ready. The
+other commands talk to a running supervisor over its control socket; none of them reads the
+supervisor's files in a loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wats.cli.main import app
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user one)."
+    ),
+]
+InstanceOption = Annotated[
+    str | None, typer.Option("--instance", help="Instance name (overrides [instance] name).")
+]
+
+# How long --detach waits for every worker to report ready before giving up.
+_DETACH_READY_SECONDS = 60.0
+
+
+def _load(config: Path | None, instance: str | None) -> tuple[Any, Path | None, Any]:
+    from wats.cli.config_cmd import load_config_or_exit
+    from wats.config.paths import InstancePaths
+
+    cfg, path = load_config_or_exit(config, instance)
+    return cfg, path, InstancePaths.for_config(cfg)
+
+
+def _request(
+    paths: Any, cfg: Any, command: str, args: dict[str, Any] | None = None, quiet: bool = False
+) -> Any:
+    """Send one control request to the instance; exit 1 with a clear message when unreachable."""
+    import zmq
+
+    from wats.protocol.addresses import read_endpoints
+    from wats.protocol.bus import ControlClient, ControlTimeout
+
+    try:
+        addresses = read_endpoints(paths.runtime_dir)
+    except (OSError, ValueError):
+        if quiet:
+            return None
+        typer.echo(f"instance {cfg.instance.name!r} is not running", err=True)
+        raise typer.Exit(1) from None
+    ctx = zmq.Context()
+    try:
+        client = ControlClient(ctx, addresses.control, f"cli:{os.getpid()}")
+        try:
+            return client.request(command, args, timeout=cfg.supervisor.request_timeout_seconds)
+        except ControlTimeout as exc:
+            if quiet:
+                return None
+            typer.echo(f"instance {cfg.instance.name!r} is not answering: {exc}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            client.close()
+    finally:
+        ctx.term()
+
+
+def _fail_on_error(reply: Any) -> Any:
+    if not reply.ok:
+        error = reply.error
+        typer.echo(f"error: {error.code}: {error.reason}", err=True)
+        raise typer.Exit(1)
+    return reply.result
+
+
+@app.command("start")
+def start(
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="Run in the background; return once every worker is ready."),
+    ] = False,
+) -> None:
+    """Start the supervisor of an instance (foreground unless --detach)."""
+    cfg, path, paths = _load(config, instance)
+    if detach:
+        _start_detached(cfg, path, paths, instance)
+        return
+    from wats.platform import LockHeld
+    from wats.supervisor.run import run_supervisor
+
+    typer.echo(f"instance {cfg.instance.name!r}: log {paths.log_file}", err=True)
+    try:
+        run_supervisor(cfg, path, console=sys.stderr)
+    except LockHeld as exc:
+        typer.echo(
+            f"error: instance {cfg.instance.name!r} is already running (pid {exc.pid})", err=True
+        )
+        raise typer.Exit(1) from None
+
+
+def _start_detached(cfg: Any, path: Path | None, paths: Any, instance: str | None) -> None:
+    paths.ensure()
+    cmd = [sys.executable, "-m", "wats.supervisor", "--quiet"]
+    if path is not None:
+        cmd += ["--config", str(path)]
+    if instance is not None:
+        cmd += ["--instance", instance]
+    console_log = paths.log_dir / "supervisor-console.log"
+    with open(console_log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    deadline = time.monotonic() + _DETACH_READY_SECONDS
+    status: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            tail = console_log.read_text(encoding="utf-8", errors="replace").strip()
+            last = tail.splitlines()[-1] if tail else f"exit code {code}"
+            typer.echo(last, err=True)
+            raise typer.Exit(code or 1)
+        reply = _request(paths, cfg, "status", quiet=True)
+        if reply is not None and reply.ok and reply.result["supervisor"]["pid"] == proc.pid:
+            status = reply.result
+            workers = status["workers"]
+            if all(w["state"] == "RUNNING" and w["ready"] for w in workers):
+                _print_status(status)
+                return
+        time.sleep(0.1)  # polling a child we just launched; nothing to wait on instead
+    if status is not None:
+        _print_status(status)
+    typer.echo(
+        f"error: not every worker was ready within {_DETACH_READY_SECONDS:g} s "
+        f"(supervisor pid {proc.pid} keeps running; see {paths.log_file})",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@app.command("stop")
+def stop(config: ConfigOption = None, instance: InstanceOption = None) -> None:
+    """Stop the supervisor of an instance and all its workers (producers first)."""
+    import psutil
+
+    cfg, _, paths = _load(config, instance)
+    ping = _fail_on_error(_request(paths, cfg, "ping"))
+    _fail_on_error(_request(paths, cfg, "shutdown"))
+    pid = int(ping["pid"])
+    # Every stop group may use its full grace period before the SIGKILL.
+    limit = 3 * cfg.supervisor.stop_grace_seconds + 10.0
+    try:
+        psutil.Process(pid).wait(timeout=limit)
+    except psutil.NoSuchProcess:
+        pass
+    except psutil.TimeoutExpired:
+        typer.echo(f"error: supervisor pid {pid} still running after {limit:g} s", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"instance {cfg.instance.name!r} stopped (pid {pid})")
+
+
+@app.command("status")
+def status(
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show the supervisor, the connection and every worker of a running instance."""
+    cfg, _, paths = _load(config, instance)
+    result = _fail_on_error(_request(paths, cfg, "status"))
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        _print_status(result)
+
+
+@app.command("restart")
+def restart(
+    worker: Annotated[str, typer.Argument(help="Name of the worker to restart.")],
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+) -> None:
+    """Restart one worker (graceful stop, then a fresh process; resets its backoff)."""
+    cfg, _, paths = _load(config, instance)
+    result = _fail_on_error(_request(paths, cfg, "restart", {"worker": worker}))
+    typer.echo(f"worker {worker!r}: {result['state']}")
+
+
+@app.command("instances")
+def instances(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the instances running on this machine (name, pid, config, started)."""
+    from wats.config.paths import instances_root
+    from wats.supervisor.state import read_state
+
+    rows = []
+    root = instances_root()
+    for state_file in sorted(root.glob("*/supervisor-state.json")) if root.is_dir() else []:
+        state = read_state(state_file)
+        if state is None or not state.is_running():
+            continue
+        rows.append(
+            {
+                "name": state.instance,
+                "pid": state.pid,
+                "config": state.config,
+                "started": datetime.fromtimestamp(state.started).isoformat(timespec="seconds"),
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no running instances")
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['name']:<16} pid {row['pid']:<8} started {row['started']}  "
+            f"config {row['config'] or '(defaults)'}"
+        )
+
+
+def _print_status(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    sup = result["supervisor"]
+    conn = result.get("connection") or {}
+    console = Console()
+    console.print(
+        f"instance [bold]{sup['instance']}[/] supervisor pid {sup['pid']} "
+        f"up {_duration(sup['uptime'])} config {sup['config'] or '(defaults)'}"
+    )
+    if conn:
+        console.print(f"connection {conn.get('status')} {conn.get('url', '')}")
+    else:
+        console.print("connection unknown (no health report yet)")
+    table = Table("worker", "state", "pid", "restarts", "uptime", "rss", "cpu%", "last exit")
+    for w in result["workers"]:
+        table.add_row(
+            w["name"],
+            w["state"],
+            str(w["pid"] or "-"),
+            str(w["restarts"]),
+            _duration(w["uptime"]),
+            f"{w['rss'] / 1e6:.1f} MB" if w["rss"] else "-",
+            f"{w['cpu_percent']:.1f}" if w["cpu_percent"] is not None else "-",
+            _last_exit(w["last_exit"]),
+        )
+    console.print(table)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _last_exit(last: dict[str, Any] | None) -> str:
+    if not last:
+        return "-"
+    how = f"signal {last['signal']}" if last.get("signal") else f"code {last.get('code')}"
+    return f"{how} ({last.get('reason')})"

@@ -1,0 +1,117 @@
+"""The commented configuration file that ``wats-supervisor config init`` writes.
+
+Every key is present at its default, with a comment saying what it does; a test checks that
+this file loads to exactly the built-in defaults and mentions every setting, so it cannot drift
+from the models. Full reference: docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_CONFIG_TEMPLATE"]
+
+DEFAULT_CONFIG_TEMPLATE = """\
+# wats-supervisor configuration (TOML). Every setting is shown at its default.
+# Reference: docs/configuration.md. Check a file with: wats-supervisor config validate
+# Unknown keys are errors, so a misspelt key is reported instead of ignored.
+
+[instance]
+# Several instances can run on one machine, each with its own data, logs, lock and bus.
+# --instance NAME on the command line overrides this.
+name = "default"
+
+[server]
+# URL of the WATS server, e.g. "https://yourcompany.wats.com".
+# Empty: run the embedded WATS-compatible server (the "server" worker) and deliver to it.
+url = ""
+# NAME of the environment variable that holds the API token. The token itself never goes here.
+token_env = "WATS_TOKEN"
+
+[server.embedded]
+# Where the embedded server listens (used only when url is empty).
+host = "127.0.0.1"
+port = 8080
+# Its data folder (reports, credentials.json). Empty: <instance data>/server.
+data_dir = ""
+
+[station]
+# The station name written on every report: the host name ("hostname"), or name below ("config").
+name_source = "hostname"
+name = ""
+location = "Unknown"
+purpose = "Development"
+
+[health]
+# How often to check the server (GET /api/App/Version), and how long to wait for an answer.
+interval_seconds = 30.0
+timeout_seconds = 10.0
+
+[sync]
+# How often to refresh processes, levels and product groups, and the per-request timeout.
+# A sync also runs at start and whenever the server comes back online.
+interval_seconds = 300.0
+timeout_seconds = 30.0
+
+[supervisor]
+# Every worker sends a heartbeat each interval; one silent for misses * interval + grace is
+# killed (whole process tree) and restarted.
+heartbeat_interval_seconds = 1.0
+heartbeat_misses = 3
+heartbeat_grace_seconds = 1.0
+# On stop: SIGTERM, wait this long, then SIGKILL whatever is left of the tree.
+stop_grace_seconds = 5.0
+# Restart delay: first restart after backoff_first_seconds, then backoff_base_seconds doubling
+# up to backoff_max_seconds; back to the first delay after backoff_reset_after_seconds healthy.
+backoff_first_seconds = 0.0
+backoff_base_seconds = 0.1
+backoff_max_seconds = 30.0
+backoff_reset_after_seconds = 60.0
+# Flapping breaker: more than flap_max_restarts restarts within flap_window_seconds marks the
+# worker FAILED (and raises an alarm); it is retried after flap_cooldown_seconds.
+flap_max_restarts = 10
+flap_window_seconds = 60.0
+flap_cooldown_seconds = 300.0
+# A worker exits when the supervisor's heartbeat has been missing this long.
+orphan_timeout_seconds = 2.0
+# A control request routed to a worker is answered "timeout" after this long.
+request_timeout_seconds = 5.0
+
+# Workers. The three built-in ones are shown; a [workers.NAME] table overrides the keys it sets
+# (e.g. enabled = false) or adds a new worker. role decides the stop order: producers first,
+# then consumers, then services. args is passed to the worker as a table.
+# The server worker runs only when [server] url is empty.
+[workers.health]
+enabled = true
+target = "wats.workers.health:HealthWorker"
+role = "service"
+args = {}
+
+[workers.sync]
+enabled = true
+target = "wats.workers.sync:SyncWorker"
+role = "service"
+args = {}
+
+[workers.server]
+enabled = true
+target = "wats.workers.server:ServerWorker"
+role = "service"
+args = {}
+
+[logging]
+# debug, info, warning, error or critical.
+level = "info"
+# The supervisor's JSON-lines log. Empty: <instance data>/logs/supervisor.jsonl.
+file = ""
+
+[paths]
+# Override the instance's folders. Empty: the platform defaults (see docs/configuration.md).
+# Relative paths are relative to this file's folder.
+data_dir = ""
+runtime_dir = ""
+
+# Reserved for later releases: [[converters]] tables (the top-level key converters = [] is
+# also accepted), [queue] and [credentials]. Leave them empty for now.
+[queue]
+
+[credentials]
+"""

@@ -1,0 +1,224 @@
+"""One pydantic model per message type: the schema of each envelope's ``body``.
+
+Why a registry keyed by type string: the envelope stays generic, and both ends of the bus check a
+body against the same model — the publisher before sending (a bad body is a bug in the sender, so
+it fails there, loudly) and the subscriber after receiving (a bad body from another process is
+dropped, never acted on). Types are extensible: a type with no model here passes through as a
+plain dict, so a newer process can publish types an older subscriber does not know yet. Later
+issues add their types with :func:`register_message`.
+
+Bodies keep fields they do not know (``extra="allow"``) for the same reason: a newer sender may add
+a field without an older receiver rejecting the message, and a forwarder does not lose it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wats.protocol import topics
+
+__all__ = [
+    "ERROR_CODES",
+    "MESSAGE_MODELS",
+    "Body",
+    "ConnectionStatus",
+    "ControlReply",
+    "ControlRequest",
+    "ErrorCode",
+    "ReplyError",
+    "SupervisorHeartbeat",
+    "SyncCompleted",
+    "SyncFailed",
+    "WorkerExited",
+    "WorkerFailed",
+    "WorkerHeartbeat",
+    "WorkerRestarting",
+    "WorkerStarted",
+    "WorkerStopped",
+    "register_message",
+    "validate_body",
+]
+
+
+class Body(BaseModel):
+    """Base of every message body: strict types (frames come from other processes), extras kept."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class WorkerHeartbeat(Body):
+    """A worker's main loop is turning. ``progress`` grows with work done, so a loop that beats
+    but does nothing is visible; ``ready`` says the worker can serve (e.g. the server accepts)."""
+
+    worker: str
+    pid: int
+    progress: int = Field(ge=0)
+    ready: bool
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SupervisorHeartbeat(Body):
+    """The supervisor is alive; a worker that stops hearing this exits rather than run orphaned."""
+
+    pid: int
+    instance: str
+
+
+class WorkerStarted(Body):
+    """A worker process was spawned."""
+
+    worker: str
+    pid: int
+
+
+class WorkerExited(Body):
+    """A worker process ended, and why: it exited by itself, was killed by a signal it did not
+    ask for, was killed because it stopped heartbeating, or was stopped on purpose."""
+
+    worker: str
+    pid: int
+    exit_code: int | None
+    signal: int | None
+    reason: Literal["exit", "killed", "hung", "stopped"]
+
+
+class WorkerRestarting(Body):
+    """A worker will be started again after ``delay`` seconds (its ``attempt``-th restart)."""
+
+    worker: str
+    attempt: int = Field(ge=1)
+    delay: float = Field(ge=0)
+
+
+class WorkerFailed(Body):
+    """The flapping alarm: ``restarts`` restarts within ``window`` seconds; the supervisor gives the
+    worker a rest and retries in ``retry_in`` seconds."""
+
+    worker: str
+    restarts: int = Field(ge=0)
+    window: float = Field(ge=0)
+    retry_in: float = Field(ge=0)
+
+
+class WorkerStopped(Body):
+    """A worker was stopped on request and will not be restarted until started again."""
+
+    worker: str
+
+
+class ConnectionStatus(Body):
+    """Whether the WATS server answers, since when, and (when offline) why not."""
+
+    status: Literal["ONLINE", "OFFLINE"]
+    url: str
+    since: float
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class SyncCompleted(Body):
+    """Reference data was refreshed: counts of each kind, and whether they came from the server or,
+    while it is unreachable, from the local cache."""
+
+    processes: int = Field(ge=0)
+    levels: int = Field(ge=0)
+    product_groups: int = Field(ge=0)
+    source: Literal["server", "cache"]
+
+
+class SyncFailed(Body):
+    """A reference data refresh failed; the last good cache stays in use."""
+
+    error: str
+
+
+class ControlRequest(Body):
+    """A command for the supervisor, or — when ``target`` names a worker — for that worker, which
+    the supervisor routes it to."""
+
+    command: str = Field(min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+    target: str | None = None
+
+
+class ErrorCode(StrEnum):
+    """Why a control request failed. Callers branch on the code; the reason is for people."""
+
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_COMMAND = "unknown_command"
+    UNKNOWN_WORKER = "unknown_worker"
+    WORKER_UNAVAILABLE = "worker_unavailable"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+
+
+ERROR_CODES: frozenset[str] = frozenset(code.value for code in ErrorCode)
+
+
+class ReplyError(Body):
+    """The error half of a reply: a machine-readable ``code`` (see :class:`ErrorCode`; other codes
+    are allowed so handlers can be specific) and a ``reason`` a person can act on."""
+
+    code: str = Field(min_length=1)
+    reason: str
+
+
+class ControlReply(Body):
+    """The answer to the control request whose envelope id is ``request_id``: ``ok`` with a
+    ``result``, or not ok with an ``error``."""
+
+    request_id: str = Field(min_length=1)
+    ok: bool
+    result: Any = None
+    error: ReplyError | None = None
+
+    @model_validator(mode="after")
+    def _error_explains_failure(self) -> ControlReply:
+        # Every failure carries a code and reason; a success carries none, so callers never guess.
+        if self.ok and self.error is not None:
+            raise ValueError("a reply that is ok carries no error")
+        if not self.ok and self.error is None:
+            raise ValueError("a reply that is not ok needs an error (code, reason)")
+        return self
+
+
+MESSAGE_MODELS: dict[str, type[BaseModel]] = {
+    topics.WORKER_HEARTBEAT: WorkerHeartbeat,
+    topics.SUPERVISOR_HEARTBEAT: SupervisorHeartbeat,
+    topics.SUPERVISOR_WORKER_STARTED: WorkerStarted,
+    topics.SUPERVISOR_WORKER_EXITED: WorkerExited,
+    topics.SUPERVISOR_WORKER_RESTARTING: WorkerRestarting,
+    topics.SUPERVISOR_WORKER_FAILED: WorkerFailed,
+    topics.SUPERVISOR_WORKER_STOPPED: WorkerStopped,
+    topics.CONNECTION_STATUS: ConnectionStatus,
+    topics.SYNC_COMPLETED: SyncCompleted,
+    topics.SYNC_FAILED: SyncFailed,
+    topics.CONTROL_REQUEST: ControlRequest,
+    topics.CONTROL_REPLY: ControlReply,
+}
+
+
+def register_message(type: str, model: type[BaseModel]) -> None:
+    """Add the body model of a new message type (later issues add theirs at import time).
+
+    Registering a different model for a type that already has one is refused, so two modules can
+    never silently disagree on a schema.
+    """
+    existing = MESSAGE_MODELS.get(type)
+    if existing is not None and existing is not model:
+        raise ValueError(f"message type {type!r} already has model {existing.__name__}")
+    MESSAGE_MODELS[type] = model
+
+
+def validate_body(type: str, body: dict[str, Any]) -> BaseModel | dict[str, Any]:
+    """The body as its type's model, or the raw dict when the type has no model (not an error).
+
+    Raises ``pydantic.ValidationError`` (a ``ValueError``) when a known type's body does not fit.
+    """
+    model = MESSAGE_MODELS.get(type)
+    if model is None:
+        return body
+    return model.model_validate(body)

@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/wats-supervisor server --data .wats-data
+	$(BIN)/wats-supervisor start
 
 test: $(STAMP)
 	$(BIN)/ruff check wats tests bench
@@ -27,4 +27,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/server_ingest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .wats-data
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from pydantic import ValidationError
 
 from wats.config import ClientConfig, ConfigError, parse_config
 
@@ -20,7 +21,7 @@ def test_defaults_run_the_embedded_server_with_the_documented_policy() -> None:
     assert (sup.heartbeat_interval_seconds, sup.heartbeat_misses, sup.heartbeat_grace_seconds) == (
         1.0,
         3,
-        1.0,
+        0.4,
     )
     assert (sup.backoff_first_seconds, sup.backoff_base_seconds, sup.backoff_max_seconds) == (
         0.0,
@@ -147,3 +148,12 @@ def test_reserved_sections_accept_emptiness_only() -> None:
     assert cfg.converters == []
     with pytest.raises(ConfigError, match=r"queue\.folder"):
         parse_config({"queue": {"folder": "x"}})
+
+
+def test_orphan_timeout_not_above_the_heartbeat_interval_is_refused_naming_the_field() -> None:
+    with pytest.raises(ValidationError) as caught:
+        ClientConfig.model_validate(
+            {"supervisor": {"heartbeat_interval_seconds": 2.0, "orphan_timeout_seconds": 2.0}}
+        )
+    assert "orphan_timeout_seconds" in str(caught.value)
+    assert "heartbeat_interval_seconds" in str(caught.value)

@@ -100,7 +100,7 @@ def start(
     from wats.platform import LockHeld
     from wats.supervisor.run import run_supervisor
 
-    typer.echo(f"instance {cfg.instance.name!r}: log {paths.log_file}", err=True)
+    _print_pointers(cfg, paths, instance, foreground=True)
     try:
         run_supervisor(cfg, path, console=sys.stderr)
     except LockHeld as exc:
@@ -108,6 +108,26 @@ def start(
             f"error: instance {cfg.instance.name!r} is already running (pid {exc.pid})", err=True
         )
         raise typer.Exit(1) from None
+
+
+def _print_pointers(cfg: Any, paths: Any, instance: str | None, *, foreground: bool) -> None:
+    """Tell a new user where to look: the log, the server and its page, the other commands."""
+    option = f" --instance {instance}" if instance else ""
+    lines = [f"instance {cfg.instance.name!r}", f"  log file:   {paths.log_file}"]
+    if cfg.server.uses_embedded:
+        url = cfg.server.effective_url()
+        lines.append(f"  server:     embedded WATS server, page and API at {url}/")
+        lines.append(
+            f"  login:      user and password in {paths.server_data_dir / 'credentials.json'}"
+        )
+    else:
+        lines.append(f"  server:     {cfg.server.effective_url()}")
+    lines.append(f"  status:     wats-supervisor status{option}")
+    lines.append(f"  live view:  wats-supervisor monitor{option}")
+    lines.append(f"  events:     wats-supervisor events{option}")
+    stop_hint = "Ctrl-C here, or " if foreground else ""
+    lines.append(f"  stop:       {stop_hint}wats-supervisor stop{option}")
+    typer.echo("\n".join(lines), err=True)
 
 
 def _start_detached(cfg: Any, path: Path | None, paths: Any, instance: str | None) -> None:
@@ -137,6 +157,7 @@ def _start_detached(cfg: Any, path: Path | None, paths: Any, instance: str | Non
             workers = status["workers"]
             if all(w["state"] == "RUNNING" and w["ready"] for w in workers):
                 _print_status(status)
+                _print_pointers(cfg, paths, instance, foreground=False)
                 return
         time.sleep(0.1)  # polling a child we just launched; nothing to wait on instead
     if status is not None:

@@ -152,7 +152,7 @@ class SupervisorSection(_Section):
 
     heartbeat_interval_seconds: float = Field(default=1.0, gt=0)
     heartbeat_misses: int = Field(default=3, ge=1)
-    heartbeat_grace_seconds: float = Field(default=1.0, ge=0)
+    heartbeat_grace_seconds: float = Field(default=0.4, ge=0)
     stop_grace_seconds: float = Field(default=5.0, ge=0)
     backoff_first_seconds: float = Field(default=0.0, ge=0)
     backoff_base_seconds: float = Field(default=0.1, gt=0)
@@ -163,6 +163,8 @@ class SupervisorSection(_Section):
     flap_cooldown_seconds: float = Field(default=300.0, ge=0)
     orphan_timeout_seconds: float = Field(default=2.0, gt=0)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
+    startup_timeout_seconds: float = Field(default=10.0, gt=0)
+    warm_spare_seconds: float = Field(default=300.0, ge=0)
 
     @field_validator("backoff_max_seconds")
     @classmethod
@@ -170,6 +172,16 @@ class SupervisorSection(_Section):
         base = info.data.get("backoff_base_seconds")
         if base is not None and value < base:
             raise ValueError("must be at least backoff_base_seconds")
+        return value
+
+    @field_validator("orphan_timeout_seconds")
+    @classmethod
+    def _orphan_timeout_exceeds_heartbeat(cls, value: float, info: ValidationInfo) -> float:
+        # Workers count the supervisor dead after this much heartbeat silence: at or below one
+        # interval, every healthy worker would exit as an orphan over and over.
+        interval = info.data.get("heartbeat_interval_seconds")
+        if interval is not None and value <= interval:
+            raise ValueError("must be greater than heartbeat_interval_seconds")
         return value
 
 

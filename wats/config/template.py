@@ -56,7 +56,7 @@ timeout_seconds = 30.0
 # killed (whole process tree) and restarted.
 heartbeat_interval_seconds = 1.0
 heartbeat_misses = 3
-heartbeat_grace_seconds = 1.0
+heartbeat_grace_seconds = 0.4
 # On stop: SIGTERM, wait this long, then SIGKILL whatever is left of the tree.
 stop_grace_seconds = 5.0
 # Restart delay: first restart after backoff_first_seconds, then backoff_base_seconds doubling
@@ -74,6 +74,11 @@ flap_cooldown_seconds = 300.0
 orphan_timeout_seconds = 2.0
 # A control request routed to a worker is answered "timeout" after this long.
 request_timeout_seconds = 5.0
+# A started worker must send its first heartbeat within this time, or it counts as hung.
+startup_timeout_seconds = 10.0
+# After a worker has crashed once, keep a pre-imported spare process ready this long so the next
+# restart skips Python's start-up cost (0 = never keep a spare).
+warm_spare_seconds = 300.0
 
 # Workers. The three built-in ones are shown; a [workers.NAME] table overrides the keys it sets
 # (e.g. enabled = false) or adds a new worker. role decides the stop order: producers first,

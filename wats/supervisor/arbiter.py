@@ -69,7 +69,7 @@ class ArbiterSettings:
 
     heartbeat_interval: float = 1.0
     heartbeat_misses: int = 3
-    heartbeat_grace: float = 1.0
+    heartbeat_grace: float = 0.4
     stop_grace: float = 5.0
     request_timeout: float = 5.0
     startup_allowance: float = STARTUP_ALLOWANCE_SECONDS
@@ -89,10 +89,8 @@ class ArbiterSettings:
             heartbeat_grace=supervisor.heartbeat_grace_seconds,
             stop_grace=supervisor.stop_grace_seconds,
             request_timeout=supervisor.request_timeout_seconds,
-            startup_allowance=getattr(
-                supervisor, "startup_timeout_seconds", STARTUP_ALLOWANCE_SECONDS
-            ),
-            warm_spare_seconds=getattr(supervisor, "warm_spare_seconds", WARM_SPARE_SECONDS),
+            startup_allowance=supervisor.startup_timeout_seconds,
+            warm_spare_seconds=supervisor.warm_spare_seconds,
         )
 
 

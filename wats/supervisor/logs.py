@@ -77,6 +77,30 @@ def configure_logging(
     return handle
 
 
+def _relay(log: Any, line: str) -> None:
+    """Log one line of worker output.
+
+    Workers log structlog JSON lines to stderr; those are re-emitted as the same event with the
+    same fields (keeping the worker's level and timestamp), so the instance log stays one stream
+    of structured events rather than JSON quoted inside JSON. Anything else (a print, a
+    traceback line) is logged verbatim.
+    """
+    try:
+        record = json.loads(line) if line.startswith("{") else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or not isinstance(record.get("event"), str):
+        log.info(line)
+        return
+    event = record.pop("event")
+    level = str(record.pop("level", "info")).lower()
+    record.pop("worker", None)  # already bound
+    if "timestamp" in record:
+        record["worker_time"] = record.pop("timestamp")
+    method = getattr(log, level if level in _LEVELS else "info")
+    method(event, **record)
+
+
 def capture_stream(worker: str, pid: int, stream: str, pipe: IO[bytes]) -> threading.Thread:
     """Start a daemon thread logging each line of a worker's pipe until it closes."""
 
@@ -86,7 +110,7 @@ def capture_stream(worker: str, pid: int, stream: str, pipe: IO[bytes]) -> threa
             for raw in iter(pipe.readline, b""):
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 if line:
-                    log.info(line)
+                    _relay(log, line)
 
     thread = threading.Thread(target=pump, name=f"out-{worker}-{stream}", daemon=True)
     thread.start()

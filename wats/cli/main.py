@@ -6,6 +6,8 @@ of contents rather than a pile of commands.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from wats import __version__
@@ -16,6 +18,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"wats-supervisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Deliver test-station results to a WATS server, and run a WATS-compatible server locally."""
 
 
 @app.command()
@@ -34,3 +57,7 @@ def _register_commands() -> None:
     )
 
 _register_commands()
+
+
+if __name__ == "__main__":
+    app()

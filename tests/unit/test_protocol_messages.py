@@ -50,6 +50,30 @@ GOOD_BODIES: dict[str, dict[str, Any]] = {
     topics.SYNC_FAILED: {"error": "timed out"},
     topics.CONTROL_REQUEST: {"command": "status"},
     topics.CONTROL_REPLY: {"request_id": "ab" * 16, "ok": True, "result": {"x": 1}},
+    topics.FILE_DETECTED: {"converter": "wsjf", "path": "/in/a.json", "size": 10},
+    topics.FILE_PENDING: {"converter": "wsjf", "path": "/p/a.json", "source": "/in/a.json"},
+    topics.FILE_CONVERTED: {
+        "converter": "wsjf",
+        "path": "/p/a.json",
+        "report_ids": ["ab" * 16],
+        "confidence": 1.0,
+    },
+    topics.FILE_ALARM: {
+        "converter": "csv",
+        "path": "/p/a.csv",
+        "confidence": 0.4,
+        "threshold": 0.5,
+    },
+    topics.FILE_FAILED: {
+        "converter": "wsjf",
+        "path": "/e/a.json",
+        "reason": "exception",
+        "error_file": "/e/a.json.error.json",
+    },
+    topics.REPORT_QUEUED: {"id": "ab" * 16, "converter": "wsjf"},
+    topics.REPORT_UPLOADED: {"id": "ab" * 16, "attempts": 1, "latency_ms": 12.5},
+    topics.REPORT_FAILED: {"id": "ab" * 16, "error": "400", "permanent": True, "attempts": 1},
+    topics.QUEUE_STATS: {"pending": 3, "failed": 0, "completed": 10},
 }
 
 

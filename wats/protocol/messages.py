@@ -28,7 +28,16 @@ __all__ = [
     "ControlReply",
     "ControlRequest",
     "ErrorCode",
+    "FileAlarm",
+    "FileConverted",
+    "FileDetected",
+    "FileFailed",
+    "FilePending",
+    "QueueStats",
     "ReplyError",
+    "ReportFailed",
+    "ReportQueued",
+    "ReportUploaded",
     "SupervisorHeartbeat",
     "SyncCompleted",
     "SyncFailed",
@@ -185,6 +194,90 @@ class ControlReply(Body):
         return self
 
 
+class FileDetected(Body):
+    """The watcher saw a file matching a converter's patterns (not yet ready, maybe)."""
+
+    converter: str
+    path: str
+    size: int = Field(ge=0)
+
+
+class FilePending(Body):
+    """A ready file was moved into the converter's pending folder: the converter's to take."""
+
+    converter: str
+    path: str
+    source: str
+
+
+class FileConverted(Body):
+    """A pending file became reports, all durably queued; its post action has run."""
+
+    converter: str
+    path: str
+    report_ids: list[str]
+    confidence: float
+    warnings: list[str] = Field(default_factory=list)
+
+
+class FileAlarm(Body):
+    """Converted, but with a confidence below the converter's alarm threshold: worth a look."""
+
+    converter: str
+    path: str
+    confidence: float
+    threshold: float
+
+
+class FileFailed(Body):
+    """A file went to the error folder; ``error_file`` is the reason file beside it."""
+
+    converter: str
+    path: str
+    reason: str
+    error_file: str
+    poison: bool = False
+
+
+class ReportQueued(Body):
+    """A report was written durably into the queue's pending folder."""
+
+    id: str
+    converter: str | None = None
+    source: str | None = None
+    station: str | None = None
+
+
+class ReportUploaded(Body):
+    """The server accepted a report; it left the pending folder."""
+
+    id: str
+    attempts: int = Field(ge=1)
+    latency_ms: float
+
+
+class ReportFailed(Body):
+    """An upload attempt failed. ``permanent``: the report moved to failed/ and waits for a human;
+    otherwise it stays pending and is tried again at ``next_attempt`` (epoch seconds)."""
+
+    id: str
+    error: str
+    permanent: bool
+    attempts: int = Field(ge=1)
+    next_attempt: float | None = None
+
+
+class QueueStats(Body):
+    """Counts read from the queue folders, plus the uploader's own view of work in flight."""
+
+    pending: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    completed: int = Field(ge=0)
+    in_flight: int = Field(default=0, ge=0)
+    uploaded_total: int = Field(default=0, ge=0)
+    paused: bool = False
+
+
 MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     topics.WORKER_HEARTBEAT: WorkerHeartbeat,
     topics.SUPERVISOR_HEARTBEAT: SupervisorHeartbeat,
@@ -198,6 +291,15 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     topics.SYNC_FAILED: SyncFailed,
     topics.CONTROL_REQUEST: ControlRequest,
     topics.CONTROL_REPLY: ControlReply,
+    topics.FILE_DETECTED: FileDetected,
+    topics.FILE_PENDING: FilePending,
+    topics.FILE_CONVERTED: FileConverted,
+    topics.FILE_ALARM: FileAlarm,
+    topics.FILE_FAILED: FileFailed,
+    topics.REPORT_QUEUED: ReportQueued,
+    topics.REPORT_UPLOADED: ReportUploaded,
+    topics.REPORT_FAILED: ReportFailed,
+    topics.QUEUE_STATS: QueueStats,
 }
 
 

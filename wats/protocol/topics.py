@@ -12,6 +12,17 @@ __all__ = [
     "CONNECTION_STATUS",
     "CONTROL_REPLY",
     "CONTROL_REQUEST",
+    "FILE",
+    "FILE_ALARM",
+    "FILE_CONVERTED",
+    "FILE_DETECTED",
+    "FILE_FAILED",
+    "FILE_PENDING",
+    "QUEUE_STATS",
+    "REPORT",
+    "REPORT_FAILED",
+    "REPORT_QUEUED",
+    "REPORT_UPLOADED",
     "SUPERVISOR_HEARTBEAT",
     "SUPERVISOR_WORKER",
     "SUPERVISOR_WORKER_EXITED",
@@ -44,6 +55,19 @@ CONNECTION_STATUS = "connection.status"
 SYNC = "sync."
 SYNC_COMPLETED = "sync.completed"
 SYNC_FAILED = "sync.failed"
+
+# The report pipeline: a file's way from a watch folder to the server. FILE, REPORT are prefixes.
+FILE = "file."
+FILE_DETECTED = "file.detected"
+FILE_PENDING = "file.pending"
+FILE_CONVERTED = "file.converted"
+FILE_ALARM = "file.alarm"
+FILE_FAILED = "file.failed"
+REPORT = "report."
+REPORT_QUEUED = "report.queued"
+REPORT_UPLOADED = "report.uploaded"
+REPORT_FAILED = "report.failed"
+QUEUE_STATS = "queue.stats"
 
 # Control request/reply (through the supervisor's ROUTER, never published on the event bus).
 CONTROL_REQUEST = "control.request"

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import psutil
 import zmq
 
+from wats.config.models import DEFAULT_WORKERS
 from wats.protocol.addresses import read_endpoints
 from wats.protocol.bus import ControlClient, Reply, Subscriber
 
@@ -71,11 +72,11 @@ def _toml_value(value: Any) -> str:
 def write_config(
     root: Path, workers: dict[str, dict[str, Any]], supervisor: dict[str, Any] | None = None
 ) -> Path:
-    """A config file with only ``workers`` (built-ins disabled) and fast timing."""
+    """A config file with only ``workers`` (every built-in disabled) and fast timing."""
     lines = ["[instance]", 'name = "t"', "", "[supervisor]"]
     for key, value in {**FAST_SUPERVISOR, **(supervisor or {})}.items():
         lines.append(f"{key} = {_toml_value(value)}")
-    for name in ("health", "sync", "server"):
+    for name in DEFAULT_WORKERS:
         lines += ["", f"[workers.{name}]", "enabled = false"]
     for name, spec in workers.items():
         lines += ["", f"[workers.{name}]"]

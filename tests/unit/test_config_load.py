@@ -147,7 +147,20 @@ def test_config_to_toml_round_trips_a_non_default_config() -> None:
                 "health": {"enabled": False},
             },
             "logging": {"level": "debug", "file": "/var/log/w.jsonl"},
-            "converters": [{"name": "csv", "folder": "/in"}],
+            "stations": {"ict-2": {"name": "ICT 2", "location": "Line 2"}},
+            "converters": [
+                {
+                    "name": "csv",
+                    "converter": "site_csv.py:CsvConverter",
+                    "watch_folder": "/in",
+                    "file_patterns": ["*.csv"],
+                    "cron": "*/5 * * * mon-fri",
+                    "post_action": "archive",
+                    "archive_folder": "/archive",
+                    "arguments": {"delimiter": ";", "limits": {"max": 2.5}},
+                    "station": "ict-2",
+                }
+            ],
         }
     )
     text = config_to_toml(cfg)

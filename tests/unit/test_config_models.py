@@ -33,14 +33,14 @@ def test_defaults_run_the_embedded_server_with_the_documented_policy() -> None:
         60.0,
         300.0,
     )
-    assert list(cfg.enabled_workers()) == ["health", "sync", "server"]
+    assert list(cfg.enabled_workers()) == ["health", "sync", "server", "uploader"]
 
 
 def test_server_worker_is_left_out_when_a_server_url_is_configured() -> None:
     cfg = parse_config({"server": {"url": "https://acme.wats.com/"}})
     assert cfg.server.url == "https://acme.wats.com"
     assert not cfg.server.uses_embedded
-    assert list(cfg.enabled_workers()) == ["health", "sync"]
+    assert list(cfg.enabled_workers()) == ["health", "sync", "uploader"]
 
 
 def test_worker_tables_override_builtins_and_add_new_workers() -> None:
@@ -58,7 +58,7 @@ def test_worker_tables_override_builtins_and_add_new_workers() -> None:
     )
     assert cfg.workers["sync"].target == "wats.workers.sync:SyncWorker"
     assert not cfg.workers["sync"].enabled
-    assert list(cfg.enabled_workers()) == ["health", "server", "crashy"]
+    assert list(cfg.enabled_workers()) == ["health", "server", "uploader", "crashy"]
     assert cfg.workers["crashy"].args == {"exit_code": 3, "after_seconds": 0.2}
     assert cfg.workers["crashy"].role == "producer"
 
@@ -146,8 +146,8 @@ def test_log_level_is_case_insensitive() -> None:
 def test_reserved_sections_accept_emptiness_only() -> None:
     cfg = parse_config({"converters": [], "queue": {}, "credentials": {}})
     assert cfg.converters == []
-    with pytest.raises(ConfigError, match=r"queue\.folder"):
-        parse_config({"queue": {"folder": "x"}})
+    with pytest.raises(ConfigError, match=r"credentials\.x"):
+        parse_config({"credentials": {"x": 1}})
 
 
 def test_orphan_timeout_not_above_the_heartbeat_interval_is_refused_naming_the_field() -> None:

@@ -14,7 +14,7 @@ from wats.workers.__main__ import load_target
 from wats.workers.base import ControlError, Worker, WorkerEnvironment, handles
 from wats.workers.connection import ServerTarget, resolve_server
 from wats.workers.health import describe_error
-from wats.workers.sync import ReferenceCache, write_atomically
+from wats.workers.sync import ReferenceCache
 from wats.workers.testing import EchoWorker, IdleWorker
 
 
@@ -151,20 +151,3 @@ def test_cache_round_trips_through_its_json_form() -> None:
 def test_cache_refuses_content_it_did_not_write(data: Any) -> None:
     with pytest.raises(ValueError):
         ReferenceCache.from_json(data)
-
-
-def test_write_atomically_replaces_the_file_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    target = tmp_path / "cache" / "reference.json"
-    write_atomically(target, b"old")
-    write_atomically(target, b"new")
-    assert target.read_bytes() == b"new"
-    assert [p.name for p in target.parent.iterdir()] == ["reference.json"]
-
-
-def test_a_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
-    target = tmp_path / "reference.json"
-    write_atomically(target, b"old")
-    with pytest.raises(TypeError):
-        write_atomically(target, "not bytes")  # type: ignore[arg-type]
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["reference.json"]

@@ -51,7 +51,9 @@ def _register_commands() -> None:
     """Import command modules so they attach to ``app`` (kept late to avoid import cycles)."""
     from wats.cli import (  # noqa: F401
         config_cmd,
+        converters_cmd,
         events_cmd,
+        queue_cmd,
         server_cmd,
         supervisor_cmd,
     )

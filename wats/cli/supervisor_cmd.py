@@ -200,6 +200,7 @@ def status(
     """Show the supervisor, the connection and every worker of a running instance."""
     cfg, _, paths = _load(config, instance)
     result = _fail_on_error(_request(paths, cfg, "status"))
+    result["queue"] = _queue_counts(cfg, paths)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
@@ -253,6 +254,16 @@ def instances(
         )
 
 
+def _queue_counts(cfg: Any, paths: Any) -> dict[str, int] | None:
+    """Pending/failed/completed counted from the queue folders (None if they cannot be read)."""
+    from wats.queue import ReportQueue
+
+    try:
+        return ReportQueue.for_config(cfg, paths).counts().to_json()
+    except OSError:
+        return None
+
+
 def _print_status(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -268,6 +279,12 @@ def _print_status(result: dict[str, Any]) -> None:
         console.print(f"connection {conn.get('status')} {conn.get('url', '')}")
     else:
         console.print("connection unknown (no health report yet)")
+    queue = result.get("queue")
+    if queue is not None:
+        console.print(
+            f"queue {queue['pending']} pending, {queue['failed']} failed, "
+            f"{queue['completed']} completed"
+        )
     table = Table("worker", "state", "pid", "restarts", "uptime", "rss", "cpu%", "last exit")
     for w in result["workers"]:
         table.add_row(

@@ -6,6 +6,7 @@ instance keeps its data, logs, lock and sockets. See docs/configuration.md.
 
 from __future__ import annotations
 
+from wats.config.folders import ConverterFolders, converter_folders, site_converters_dir
 from wats.config.load import (
     CONFIG_ENV,
     ConfigError,
@@ -20,12 +21,14 @@ from wats.config.load import (
 from wats.config.models import (
     DEFAULT_WORKERS,
     ClientConfig,
+    ConverterConfig,
     EmbeddedServerSection,
     HealthSection,
     InstanceSection,
     LoggingSection,
     PathsSection,
     ServerSection,
+    StationPreset,
     StationSection,
     SupervisorSection,
     SyncSection,
@@ -38,6 +41,8 @@ __all__ = [
     "DEFAULT_WORKERS",
     "ClientConfig",
     "ConfigError",
+    "ConverterConfig",
+    "ConverterFolders",
     "EmbeddedServerSection",
     "HealthSection",
     "InstancePaths",
@@ -45,11 +50,13 @@ __all__ = [
     "LoggingSection",
     "PathsSection",
     "ServerSection",
+    "StationPreset",
     "StationSection",
     "SupervisorSection",
     "SyncSection",
     "WorkerSpec",
     "config_to_toml",
+    "converter_folders",
     "default_config_path",
     "dump_runtime_config",
     "find_config_path",
@@ -58,4 +65,5 @@ __all__ = [
     "load_runtime_config",
     "parse_config",
     "render_default_config",
+    "site_converters_dir",
 ]

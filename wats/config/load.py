@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from wats.config.models import ClientConfig
 from wats.config.paths import default_config_path
 from wats.config.template import DEFAULT_CONFIG_TEMPLATE
+from wats.fsutil import atomic_write
 
 __all__ = [
     "CONFIG_ENV",
@@ -120,6 +120,8 @@ def config_to_toml(cfg: ClientConfig) -> str:
     lines: list[str] = []
     for section in ("instance", "server", "station", "health", "sync", "supervisor"):
         _emit_table(lines, [section], data[section])
+    for name, preset in data["stations"].items():
+        _emit_table(lines, ["stations", name], preset)
     for name, spec in data["workers"].items():
         _emit_table(lines, ["workers", name], spec)
     for section in ("logging", "paths", "queue", "credentials"):
@@ -138,19 +140,7 @@ def dump_runtime_config(cfg: ClientConfig, path: Path) -> None:
     than re-resolving, so every process runs with exactly the same settings.
     """
     payload = json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o600)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, payload.encode("utf-8"), mode=0o600)
 
 
 def load_runtime_config(path: Path) -> ClientConfig:
@@ -195,7 +185,32 @@ def _resolve_relative_paths(cfg: ClientConfig, base: Path) -> ClientConfig:
         update={"data_dir": resolved(cfg.server.embedded.data_dir)}
     )
     server = cfg.server.model_copy(update={"embedded": embedded})
-    return cfg.model_copy(update={"paths": paths, "logging": logging, "server": server})
+    paths = paths.model_copy(update={"converters_dir": resolved(cfg.paths.converters_dir)})
+    converters = [
+        conv.model_copy(
+            update={
+                key: resolved(getattr(conv, key))
+                for key in (
+                    "watch_folder",
+                    "pending_folder",
+                    "done_folder",
+                    "error_folder",
+                    "archive_folder",
+                )
+            }
+        )
+        for conv in cfg.converters
+    ]
+    queue = cfg.queue.model_copy(update={"folder": resolved(cfg.queue.folder)})
+    return cfg.model_copy(
+        update={
+            "paths": paths,
+            "logging": logging,
+            "server": server,
+            "converters": converters,
+            "queue": queue,
+        }
+    )
 
 
 def _describe(exc: ValidationError) -> list[str]:
@@ -285,13 +300,3 @@ def _emit_table(lines: list[str], path: list[str], data: dict[str, Any]) -> None
 def _is_subtable(key: str, value: Any, path: list[str]) -> bool:
     # nested sections are tables; free-form dicts (a worker's args) stay inline
     return isinstance(value, dict) and path[0] != "workers"
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

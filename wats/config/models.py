@@ -10,13 +10,26 @@ from __future__ import annotations
 import os
 import re
 import socket
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from wats.config.cron import check_cron
+
+if TYPE_CHECKING:
+    from wats.api.station import Station
 
 __all__ = [
     "DEFAULT_WORKERS",
     "ClientConfig",
+    "ConverterConfig",
     "CredentialsSection",
     "EmbeddedServerSection",
     "HealthSection",
@@ -25,10 +38,12 @@ __all__ = [
     "PathsSection",
     "QueueSection",
     "ServerSection",
+    "StationPreset",
     "StationSection",
     "SupervisorSection",
     "SyncSection",
     "WorkerSpec",
+    "check_cron",
 ]
 
 _INSTANCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -205,7 +220,140 @@ DEFAULT_WORKERS: dict[str, WorkerSpec] = {
     "health": WorkerSpec(target="wats.workers.health:HealthWorker", role="service"),
     "sync": WorkerSpec(target="wats.workers.sync:SyncWorker", role="service"),
     "server": WorkerSpec(target="wats.workers.server:ServerWorker", role="service"),
+    # The report pipeline (docs/pipeline.md). Roles order the stop: the watcher stops taking
+    # files first, then the converter and uploader finish what they hold.
+    "watcher": WorkerSpec(target="wats.workers.watcher:WatcherWorker", role="producer"),
+    "converter": WorkerSpec(target="wats.workers.converter:ConverterWorker", role="consumer"),
+    "uploader": WorkerSpec(target="wats.workers.uploader:UploaderWorker", role="consumer"),
 }
+
+_NEEDS_CONVERTERS = ("watcher", "converter")
+
+
+# -- converters and hub-mode stations -------------------------------------------------------------
+
+_CONVERTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CONVERTER_SPEC = re.compile(
+    r"^([A-Za-z_]\w*"  # built-in short name
+    r"|[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*"  # package.module:Class
+    r"|.+\.[pP][yY](:[A-Za-z_]\w*)?)$"  # file.py or file.py:Class
+)
+
+
+class StationPreset(_Section):
+    """A station a hub speaks for (``[stations.NAME]``); converters name it in ``station``.
+
+    Empty fields fall back: ``name`` to the table's key, ``location`` and ``purpose`` to the
+    ``[station]`` section, so a preset only spells out what differs.
+    """
+
+    name: str = Field(default="", max_length=100)
+    location: str = Field(default="", max_length=100)
+    purpose: str = Field(default="", max_length=100)
+
+
+class ConverterConfig(_Section):
+    """One ``[[converters]]`` entry: which converter reads which folder, and what happens to
+    the files. Folder defaults live under ``<instance data>/converters/<name>/``
+    (see ``wats.config.folders.converter_folders``)."""
+
+    name: str
+    enabled: bool = True
+    converter: str = Field(min_length=1)
+    watch_folder: str = Field(min_length=1)
+    pending_folder: str = ""
+    done_folder: str = ""
+    error_folder: str = ""
+    kind: Literal["file", "folder", "scheduled"] | None = None  # None: the converter's own
+    file_patterns: list[str] | None = None  # None: the converter's own
+    folder_patterns: list[str] = Field(default_factory=list)
+    recursive: bool = False
+    readiness_marker: str = "COMPLETE.marker"
+    min_file_count: int = Field(default=0, ge=0)
+    alarm_threshold: float = Field(default=0.5, ge=0, le=1)
+    reject_threshold: float = Field(default=0.2, ge=0, le=1)
+    max_retries: int = Field(default=3, ge=1)
+    retry_delay_seconds: float = Field(default=30.0, ge=0)
+    schedule_interval_seconds: float | None = Field(default=None, gt=0)
+    cron: str | None = None
+    run_on_startup: bool = False
+    post_action: Literal["move", "delete", "archive", "keep"] = "move"
+    archive_folder: str = Field(default="", validate_default=True)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    station: str = ""  # a [stations.NAME] preset; empty: the [station] section
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, value: str) -> str:
+        if not _CONVERTER_NAME.match(value):
+            raise ValueError(
+                "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit (it names the converter's folders and its report ids)"
+            )
+        return value
+
+    @field_validator("converter")
+    @classmethod
+    def _converter_is_a_spec(cls, value: str) -> str:
+        value = value.strip()
+        if not _CONVERTER_SPEC.match(value):
+            raise ValueError(
+                "must be a built-in name (wsjf, wsxf), an import path "
+                "'package.module:ClassName', or a Python file 'name.py[:ClassName]'"
+            )
+        return value
+
+    @field_validator("file_patterns", "folder_patterns")
+    @classmethod
+    def _patterns_are_not_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not p.strip() for p in value):
+            raise ValueError("patterns must not be empty strings")
+        return value
+
+    @field_validator("readiness_marker")
+    @classmethod
+    def _marker_is_a_file_name(cls, value: str) -> str:
+        if "/" in value or "\\" in value or value in (".", ".."):
+            raise ValueError("must be a file name (no folder separators), or empty")
+        return value
+
+    @field_validator("reject_threshold")
+    @classmethod
+    def _reject_not_above_alarm(cls, value: float, info: ValidationInfo) -> float:
+        alarm = info.data.get("alarm_threshold")
+        if alarm is not None and value > alarm:
+            raise ValueError("must not be above alarm_threshold")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        if info.data.get("schedule_interval_seconds") is not None:
+            raise ValueError("set either cron or schedule_interval_seconds, not both")
+        return check_cron(value)
+
+    @field_validator("archive_folder")
+    @classmethod
+    def _archive_needs_a_folder(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("post_action") == "archive" and not value.strip():
+            raise ValueError('must be set when post_action = "archive"')
+        return value
+
+    @field_validator("station")
+    @classmethod
+    def _station_is_stripped(cls, value: str) -> str:
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _scheduled_needs_a_schedule(self) -> ConverterConfig:
+        if self.kind == "scheduled" and self.schedule_interval_seconds is None and not self.cron:
+            raise ValueError(
+                f'converter {self.name!r}: kind = "scheduled" needs schedule_interval_seconds '
+                "or cron"
+            )
+        return self
 
 
 class LoggingSection(_Section):
@@ -225,10 +373,33 @@ class PathsSection(_Section):
 
     data_dir: str = ""
     runtime_dir: str = ""
+    converters_dir: str = ""  # empty: <instance data>/site-converters (a site's converter files)
 
 
 class QueueSection(_Section):
-    """Reserved for the durable report queue (a later issue); must stay empty for now."""
+    """The durable report queue: where it lives, what it keeps, how uploads are retried.
+
+    ``keep_completed = false`` deletes a report once the server has it; otherwise completed
+    reports are kept (as a local record) until either retention limit removes them (0 = no limit).
+    """
+
+    folder: str = ""  # empty: <instance data>/queue
+    keep_completed: bool = True
+    completed_max_count: int = Field(default=10000, ge=0)
+    completed_max_age_days: float = Field(default=30.0, ge=0)
+    max_in_flight: int = Field(default=4, ge=1, le=64)
+    max_attempts: int = Field(default=50, ge=1)
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    rescan_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("retry_max_seconds")
+    @classmethod
+    def _retry_max_covers_base(cls, value: float, info: ValidationInfo) -> float:
+        base = info.data.get("retry_base_seconds")
+        if base is not None and value < base:
+            raise ValueError("must be at least retry_base_seconds")
+        return value
 
 
 class CredentialsSection(_Section):
@@ -241,6 +412,7 @@ class ClientConfig(_Section):
     instance: InstanceSection = Field(default_factory=InstanceSection)
     server: ServerSection = Field(default_factory=ServerSection)
     station: StationSection = Field(default_factory=StationSection)
+    stations: dict[str, StationPreset] = Field(default_factory=dict)
     health: HealthSection = Field(default_factory=HealthSection)
     sync: SyncSection = Field(default_factory=SyncSection)
     supervisor: SupervisorSection = Field(default_factory=SupervisorSection)
@@ -249,7 +421,7 @@ class ClientConfig(_Section):
     )
     logging: LoggingSection = Field(default_factory=LoggingSection)
     paths: PathsSection = Field(default_factory=PathsSection)
-    converters: list[dict[str, Any]] = Field(default_factory=list)
+    converters: list[ConverterConfig] = Field(default_factory=list)
     queue: QueueSection = Field(default_factory=QueueSection)
     credentials: CredentialsSection = Field(default_factory=CredentialsSection)
 
@@ -284,14 +456,82 @@ class ClientConfig(_Section):
                 )
         return value
 
+    @field_validator("stations")
+    @classmethod
+    def _station_keys_are_simple(cls, value: dict[str, StationPreset]) -> dict[str, StationPreset]:
+        for key in value:
+            if not _CONVERTER_NAME.match(key):
+                raise ValueError(
+                    f"station preset name {key!r} must be 1-64 characters of letters, digits, "
+                    "'.', '_' or '-', starting with a letter or digit"
+                )
+        return value
+
+    @field_validator("converters")
+    @classmethod
+    def _converters_are_unique_and_name_known_stations(
+        cls, value: list[ConverterConfig], info: ValidationInfo
+    ) -> list[ConverterConfig]:
+        seen: set[str] = set()
+        for conv in value:
+            # Names become folder names: two that differ only in case collide on Windows/macOS.
+            folded = conv.name.casefold()
+            if folded in seen:
+                raise ValueError(
+                    f"converter name {conv.name!r} is used twice (names are compared "
+                    "ignoring case, as they name folders); names must be unique"
+                )
+            seen.add(folded)
+        stations: dict[str, StationPreset] = info.data.get("stations") or {}
+        for conv in value:
+            if conv.station and conv.station not in stations:
+                known = ", ".join(repr(k) for k in stations) or "none defined"
+                raise ValueError(
+                    f"converter {conv.name!r}: station {conv.station!r} is not a "
+                    f"[stations.NAME] preset (known: {known})"
+                )
+        return value
+
+    def station_for(self, converter: ConverterConfig | None = None) -> Station:
+        """The identity stamped on reports of ``converter``: its ``[stations.NAME]`` preset
+        (blanks filled from ``[station]``), or the ``[station]`` section when it names none."""
+        from wats.api.station import Station
+
+        base = Station(
+            name=self.station.resolved_name(),
+            location=self.station.location,
+            purpose=self.station.purpose,
+        )
+        if converter is None or not converter.station:
+            return base
+        preset = self.stations[converter.station]
+        return Station(
+            name=preset.name.strip() or converter.station,
+            location=preset.location.strip() or base.location,
+            purpose=preset.purpose.strip() or base.purpose,
+        )
+
+    def converter(self, name: str) -> ConverterConfig:
+        """The ``[[converters]]`` entry called ``name``; ``KeyError`` naming the known ones."""
+        for conv in self.converters:
+            if conv.name == name:
+                return conv
+        known = ", ".join(repr(c.name) for c in self.converters) or "none configured"
+        raise KeyError(f"no converter named {name!r} (known: {known})")
+
     def enabled_workers(self) -> dict[str, WorkerSpec]:
         """The workers the supervisor should run, in file order.
 
         The ``server`` worker runs only when no server URL is configured: with a real WATS
-        server there is nothing to embed.
+        server there is nothing to embed. The ``watcher`` and ``converter`` workers run only
+        when at least one converter is enabled: with none there is nothing to watch. The
+        ``uploader`` always runs, so reports already queued are delivered even then.
         """
+        has_converters = any(conv.enabled for conv in self.converters)
         return {
             name: spec
             for name, spec in self.workers.items()
-            if spec.enabled and not (name == "server" and not self.server.uses_embedded)
+            if spec.enabled
+            and not (name == "server" and not self.server.uses_embedded)
+            and not (name in _NEEDS_CONVERTERS and not has_converters)
         }

@@ -1,9 +1,10 @@
 """Where an instance keeps its files, per platform (platformdirs), with config overrides.
 
 One instance = one folder tree, so several instances on one machine never share a lock, a log or
-a socket. Layout under the instance data dir: ``cache/``, ``logs/``, ``server/`` (embedded server
-data), ``supervisor.lock``, ``supervisor-state.json``; the runtime dir (sockets, endpoints.json,
-the effective config handed to workers) lives apart because it must be short and private.
+a socket. Layout under the instance data dir: ``cache/``, ``logs/``, ``queue/`` (the report queue;
+``[queue] folder`` moves it), ``server/`` (embedded server data), ``supervisor.lock``,
+``supervisor-state.json``; the runtime dir (sockets, endpoints.json, the effective config handed
+to workers) lives apart because it must be short and private.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class InstancePaths:
     log_file: Path
     server_data_dir: Path
     runtime_config_file: Path
+    queue_dir: Path
 
     @classmethod
     def for_config(cls, cfg: ClientConfig) -> InstancePaths:
@@ -84,6 +86,7 @@ class InstancePaths:
         )
         embedded = cfg.server.embedded.data_dir
         server_data_dir = Path(embedded).expanduser() if embedded else data_dir / "server"
+        queue_dir = Path(cfg.queue.folder).expanduser() if cfg.queue.folder else data_dir / "queue"
         return cls(
             instance=name,
             data_dir=data_dir,
@@ -95,6 +98,7 @@ class InstancePaths:
             log_file=log_file,
             server_data_dir=server_data_dir,
             runtime_config_file=runtime_dir / "config.json",
+            queue_dir=queue_dir,
         )
 
     def ensure(self) -> InstancePaths:

@@ -80,7 +80,7 @@ startup_timeout_seconds = 10.0
 # restart skips Python's start-up cost (0 = never keep a spare).
 warm_spare_seconds = 300.0
 
-# Workers. The three built-in ones are shown; a [workers.NAME] table overrides the keys it sets
+# Workers. The built-in ones are shown; a [workers.NAME] table overrides the keys it sets
 # (e.g. enabled = false) or adds a new worker. role decides the stop order: producers first,
 # then consumers, then services. args is passed to the worker as a table.
 # The server worker runs only when [server] url is empty.
@@ -102,6 +102,26 @@ target = "wats.workers.server:ServerWorker"
 role = "service"
 args = {}
 
+# The report pipeline: watch folders -> convert (sandboxed) -> durable queue -> upload.
+# The watcher and converter run only when [[converters]] are configured.
+[workers.watcher]
+enabled = true
+target = "wats.workers.watcher:WatcherWorker"
+role = "producer"
+args = {}
+
+[workers.converter]
+enabled = true
+target = "wats.workers.converter:ConverterWorker"
+role = "consumer"
+args = {}
+
+[workers.uploader]
+enabled = true
+target = "wats.workers.uploader:UploaderWorker"
+role = "consumer"
+args = {}
+
 [logging]
 # debug, info, warning, error or critical.
 level = "info"
@@ -113,10 +133,41 @@ file = ""
 # Relative paths are relative to this file's folder.
 data_dir = ""
 runtime_dir = ""
+# A site's own converter files (converter = "name.py"). Empty: <instance data>/site-converters.
+converters_dir = ""
 
-# Reserved for later releases: [[converters]] tables (the top-level key converters = [] is
-# also accepted), [queue] and [credentials]. Leave them empty for now.
+# Converters: one [[converters]] table per watch folder (none by default). Only name,
+# converter and watch_folder are required; every key is in docs/configuration.md. Example:
+#   [[converters]]
+#   name = "ict-json"                # names its folders and its report ids: keep it stable
+#   converter = "wsjf"               # wsjf, wsxf, "package.module:Class" or "my_converter.py"
+#   watch_folder = "/data/ict/out"   # where the station writes its result files
+#   post_action = "move"             # move (to done), delete, archive (+ archive_folder) or keep
+#   station = ""                     # a [stations.NAME] preset; empty: the [station] section
+#
+# Hub mode: one machine delivering for several stations defines a preset per station, e.g.
+#   [stations.ict-02]
+#   name = "ICT-02"
+#   location = "Plant 1 / Line 2"
+#   purpose = "Production"
+
 [queue]
+# The durable report queue (pending/, failed/, completed/). Empty folder: <instance data>/queue.
+folder = ""
+# Keep uploaded reports in completed/ (false: delete them once the server has them).
+keep_completed = true
+# Retention of completed/: the newest N, none older than this many days (0 = no limit).
+completed_max_count = 10000
+completed_max_age_days = 30
+# Uploads at once, and transient failures (connection, timeout, 429, 5xx) before failed/.
+max_in_flight = 4
+max_attempts = 50
+# Backoff between attempts: base * 2^attempts, capped, with jitter.
+retry_base_seconds = 5
+retry_max_seconds = 600
+# The uploader rescans pending/ this often even without a report.queued event.
+rescan_seconds = 30
 
+# Reserved for a later release: the encrypted token store. Leave it empty for now.
 [credentials]
 """

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wats.fsutil import atomic_write
 from wats.protocol.codec import ProtocolError
 
 __all__ = [
@@ -96,17 +96,7 @@ def write_endpoints(path: str | os.PathLike[str], addresses: BusAddresses) -> Pa
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = runtime / ENDPOINTS_FILE
     data = json.dumps({"v": 1, **asdict(addresses)}, indent=2).encode() + b"\n"
-    fd, tmp_name = tempfile.mkstemp(prefix=".endpoints-", suffix=".tmp", dir=runtime)
-    try:
-        with os.fdopen(fd, "wb") as tmp:  # mkstemp creates the file 0600
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(runtime)
+    atomic_write(target, data, mode=0o600)
     return target
 
 
@@ -134,17 +124,3 @@ def read_endpoints(path: str | os.PathLike[str]) -> BusAddresses:
     if not addresses.is_concrete():
         raise ProtocolError(f"{target}: holds an unbound placeholder endpoint", kind="shape")
     return addresses
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the rename durable; platforms that cannot open a directory (Windows) skip this."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

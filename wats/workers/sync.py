@@ -15,24 +15,22 @@ Commands: ``sync.now`` (fetch now; the reply has the counts), ``sync.lookup`` (`
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from wats.api import WatsClient
 from wats.api.retry import RetryPolicy
 from wats.config.paths import InstancePaths
+from wats.fsutil import atomic_write
 from wats.protocol import topics
 from wats.protocol.envelope import Envelope
 from wats.workers.base import ControlError, Later, Worker, handles
 from wats.workers.connection import ServerTarget, make_client, resolve_server
 from wats.workers.health import describe_error
 
-__all__ = ["CACHE_FILE", "CACHE_VERSION", "ReferenceCache", "SyncWorker", "write_atomically"]
+__all__ = ["CACHE_FILE", "CACHE_VERSION", "ReferenceCache", "SyncWorker"]
 
 CACHE_FILE = "reference.json"
 CACHE_VERSION = 1
@@ -101,33 +99,6 @@ class ReferenceCache:
         return next(
             (i for i in items if str(i.get(name_field, "")).strip().casefold() == wanted), None
         )
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old file or the new, never half.
-
-    Temp file in the same folder (same file system, so the rename is atomic), fsync it, rename
-    over the target, then fsync the folder so the rename itself survives a power loss.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # platforms that cannot open a folder (Windows) skip the folder fsync
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class SyncWorker(Worker):
@@ -216,7 +187,7 @@ class SyncWorker(Worker):
                 fetched_at=time.time(),
                 server=self.target.url,
             )
-            write_atomically(self.cache_file, json.dumps(fresh.to_json(), indent=1).encode())
+            atomic_write(self.cache_file, json.dumps(fresh.to_json(), indent=1).encode())
             return fresh
 
     def _on_synced(self, fresh: ReferenceCache | None, error: BaseException | None) -> None:

@@ -1,0 +1,233 @@
+"""Converters that misbehave on purpose, for the sandbox and converter-worker tests.
+
+Each is importable as ``tests.support.bad_converters:Name`` (the sandbox process needs the project
+root on ``sys.path``/``PYTHONPATH``). The good ones build a small valid UUT report from the file's
+text, so their reports can be enqueued and compared.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from wats.api.models import parse_report
+from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+
+__all__ = [
+    "AllocatesTooMuch",
+    "BurnsCpu",
+    "KillsItsSandbox",
+    "KillsTheWorker",
+    "LoopsForever",
+    "LowConfidence",
+    "OpensTooManyFiles",
+    "PrintsToStdout",
+    "Raises",
+    "ReportsItsProcess",
+    "ReturnsNotAReport",
+    "Segfaults",
+    "SimpleText",
+    "WritesOutsideTempDir",
+]
+
+
+def simple_report(serial: str, context: ConverterContext, *, station: str = "from-source") -> dict:
+    """A minimal valid UUT report dict (the worker overrides id and station identity)."""
+    return {
+        "type": "T",
+        "id": "00000000-0000-0000-0000-000000000000",
+        "pn": "PN-1",
+        "sn": serial[:100] or "EMPTY",
+        "rev": "A",
+        "processCode": 10,
+        "result": "P",
+        "machineName": station,
+        "location": "nowhere",
+        "purpose": "test",
+        "start": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC).isoformat(),
+        "root": {"status": "P", "stepType": "SequenceCall", "name": "MainSequence"},
+    }
+
+
+class SimpleText(ConverterBase):
+    """One report per line of text: the line is the serial number. Well behaved."""
+
+    name = "simple-text"
+    file_patterns = ("*.txt",)
+
+    class Arguments(BaseModel):
+        confidence: float = 1.0
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        lines = [ln.strip() for ln in source.read_text().splitlines() if ln.strip()]
+        reports = [parse_report(simple_report(line, context)) for line in lines]
+        confidence = float(getattr(context.arguments, "confidence", 1.0))
+        return ConverterResult.ok(reports, confidence=confidence, warnings=["checked"])
+
+
+class Raises(SimpleText):
+    """Raises from convert()."""
+
+    name = "raises"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        raise ValueError(f"cannot make sense of {source.name}")
+
+
+class LoopsForever(SimpleText):
+    """Sleeps in a loop: only the wall-clock timeout stops it (it uses no CPU)."""
+
+    name = "loops-forever"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        while True:
+            signal.pause() if hasattr(signal, "pause") else os.read(0, 1)
+
+
+class BurnsCpu(SimpleText):
+    """Spins the CPU: RLIMIT_CPU stops it."""
+
+    name = "burns-cpu"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        x = 0
+        while True:
+            x += 1
+
+
+class AllocatesTooMuch(SimpleText):
+    """Asks for far more memory than the address-space limit allows."""
+
+    name = "allocates-too-much"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        hog = bytearray(16 * 1024 * 1024 * 1024)  # 16 GiB in one go
+        return ConverterResult.fail(f"allocated {len(hog)} bytes?!")
+
+
+class Segfaults(SimpleText):
+    """Dereferences a null pointer through ctypes: the process dies of SIGSEGV."""
+
+    name = "segfaults"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        ctypes.string_at(0)
+        return ConverterResult.fail("still alive?!")
+
+
+class PrintsToStdout(SimpleText):
+    """Prints (stdout and stderr) and then converts fine."""
+
+    name = "prints"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        print(f"converting {source.name} from {os.getcwd()}")
+        print("a note on stderr", file=__import__("sys").stderr)
+        return super().convert(source, context)
+
+
+class WritesOutsideTempDir(SimpleText):
+    """Writes a file into its cwd (private) and one to the absolute path in argument ``target``
+    (outside its temp dir), then converts fine. rlimits do not stop the second write."""
+
+    name = "writes-outside"
+
+    class Arguments(BaseModel):
+        target: str
+        confidence: float = 1.0
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        Path("scratch.txt").write_text(os.getcwd())
+        Path(context.arguments.target).write_text(f"written from {os.getcwd()}")  # type: ignore[attr-defined]
+        return super().convert(source, context)
+
+
+class LowConfidence(SimpleText):
+    """Converts, with the confidence given in the first line ``confidence=0.3``."""
+
+    name = "low-confidence"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        lines = source.read_text().splitlines()
+        confidence = float(lines[0].split("=", 1)[1])
+        reports = [parse_report(simple_report(line, context)) for line in lines[1:] if line]
+        return ConverterResult.ok(reports, confidence=confidence)
+
+
+class ReturnsNotAReport(SimpleText):
+    """Returns something that is not a report model."""
+
+    name = "not-a-report"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        result = ConverterResult.ok([])
+        result.reports.append({"type": "T"})  # type: ignore[arg-type]
+        return result
+
+
+class KillsItsSandbox(SimpleText):
+    """SIGKILLs its parent (the fork server) when the file says ``kill``; else converts."""
+
+    name = "kills-sandbox"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        if source.read_text().strip() == "kill":
+            os.kill(os.getppid(), signal.SIGKILL)
+            signal.pause()
+        return super().convert(source, context)
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+class KillsTheWorker(SimpleText):
+    """SIGKILLs the converter worker (its grandparent: child → fork server → worker) when the
+    file says ``kill``; else converts. Linux only (reads /proc)."""
+
+    name = "kills-worker"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        if source.read_text().strip() == "kill":
+            worker = _parent_of(os.getppid())
+            os.kill(worker, signal.SIGKILL)
+            signal.pause()
+        return super().convert(source, context)
+
+
+class ReportsItsProcess(SimpleText):
+    """Converts, with facts about its own process in the warnings: open descriptors, cwd,
+    whether stdin is at EOF, and its rlimits (what the sandbox promises, observed from inside)."""
+
+    name = "reports-process"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        import resource
+
+        result = super().convert(source, context)
+        fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+        result.warnings = [
+            f"fds={','.join(map(str, fds))}",
+            f"cwd={os.getcwd()}",
+            f"stdin={os.read(0, 10)!r}",
+            f"as={resource.getrlimit(resource.RLIMIT_AS)[0]}",
+            f"nofile={resource.getrlimit(resource.RLIMIT_NOFILE)[0]}",
+            f"cpu={resource.getrlimit(resource.RLIMIT_CPU)[0]}",
+        ]
+        return result
+
+
+class OpensTooManyFiles(SimpleText):
+    """Opens files until the open-files limit stops it."""
+
+    name = "opens-too-many"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        handles = [open(source.path, "rb") for _ in range(100_000)]  # noqa: SIM115
+        return ConverterResult.fail(f"opened {len(handles)} files?!")

@@ -1,0 +1,213 @@
+"""``wats-supervisor queue list|show|retry|purge-completed``: look at and steer the report queue.
+
+These commands work on the queue folders directly, so they answer whether or not the supervisor
+runs (the folders are the truth, invariant 1). After a change that gives the uploader work
+(``retry``) they nudge a running uploader with an ``uploader.wake`` request; if nothing is
+running, the uploader finds the reports by its own rescan when it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from wats.cli.main import app
+
+queue_app = typer.Typer(
+    help="Look at and steer the report queue (works without a running supervisor).",
+    no_args_is_help=True,
+)
+app.add_typer(queue_app, name="queue")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user one)."
+    ),
+]
+InstanceOption = Annotated[
+    str | None, typer.Option("--instance", help="Instance name (overrides [instance] name).")
+]
+StateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        help="pending, failed or completed (default: pending and failed).",
+        case_sensitive=False,
+    ),
+]
+
+# The wake-up is a courtesy: never keep the user waiting long for it.
+_WAKE_TIMEOUT_SECONDS = 1.0
+_STATES = ("pending", "failed", "completed")
+
+
+def _open(config: Path | None, instance: str | None) -> tuple[Any, Any, Any]:
+    from wats.cli.config_cmd import load_config_or_exit
+    from wats.config.paths import InstancePaths
+    from wats.queue import ReportQueue
+
+    cfg, _ = load_config_or_exit(config, instance)
+    paths = InstancePaths.for_config(cfg)
+    return cfg, paths, ReportQueue.for_config(cfg, paths)
+
+
+def _report_id_or_exit(value: str) -> str:
+    from wats.queue import canonical_id
+
+    try:
+        return canonical_id(value.strip())
+    except ValueError:
+        typer.echo(f"error: {value!r} is not a report id (a UUID)", err=True)
+        raise typer.Exit(2) from None
+
+
+def wake_uploader(cfg: Any, paths: Any) -> bool:
+    """Ask a running uploader to look at the queue now; True if it answered.
+
+    Best effort by design: a stopped supervisor, a missing uploader or a slow answer only mean
+    the uploader's periodic rescan finds the work a little later.
+    """
+    import zmq
+
+    from wats.protocol.addresses import read_endpoints
+    from wats.protocol.bus import ControlClient, ControlTimeout
+    from wats.protocol.codec import ProtocolError
+
+    try:
+        addresses = read_endpoints(paths.runtime_dir)
+    except (OSError, ValueError, ProtocolError):
+        return False
+    ctx = zmq.Context()
+    try:
+        client = ControlClient(ctx, addresses.control, f"cli:{os.getpid()}")
+        try:
+            timeout = min(_WAKE_TIMEOUT_SECONDS, cfg.supervisor.request_timeout_seconds)
+            reply = client.request("uploader.wake", {}, target="uploader", timeout=timeout)
+            return bool(reply.ok)
+        except (ControlTimeout, ProtocolError, zmq.ZMQError):
+            return False
+        finally:
+            client.close()
+    finally:
+        ctx.term()
+
+
+def _when(epoch: float | None) -> str:
+    if not epoch:
+        return "-"
+    return datetime.fromtimestamp(epoch).isoformat(sep=" ", timespec="seconds")
+
+
+@queue_app.command("list")
+def list_reports(
+    state: StateOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON (no report bodies).")] = (
+        False
+    ),
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+) -> None:
+    """List queued reports: id, state, attempts, when queued, next attempt or last error."""
+    if state is not None and state.lower() not in _STATES:
+        typer.echo(f"error: --state must be one of {', '.join(_STATES)}", err=True)
+        raise typer.Exit(2)
+    _, _, queue = _open(config, instance)
+    states = [state.lower()] if state else ["pending", "failed"]
+    items = [item for name in states for item in queue.list(name)]
+    if as_json:
+        typer.echo(json.dumps([item.summary() for item in items], indent=2))
+        return
+    counts = queue.counts()
+    typer.echo(
+        f"queue {queue.root}: {counts.pending} pending, {counts.failed} failed, "
+        f"{counts.completed} completed"
+    )
+    for item in items:
+        meta = item.meta
+        if item.state == "pending":
+            detail = f"next {_when(meta.next_attempt)}" if meta.next_attempt else "due"
+        elif item.state == "completed":
+            detail = f"uploaded {_when(meta.uploaded_at)}"
+        else:
+            detail = "failed"
+        if meta.last_error and item.state != "completed":
+            detail += f"  error: {meta.last_error}"
+        typer.echo(
+            f"{item.id}  {item.state:<9} attempts {meta.attempts:<3} queued {_when(meta.queued_at)}"
+            f"  {meta.source_file or '-'}  {detail}"
+        )
+
+
+@queue_app.command("show")
+def show(
+    report_id: Annotated[str, typer.Argument(help="The report id (a UUID).")],
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+) -> None:
+    """Print one queued report: its state, meta and WSJF body, as JSON."""
+    _, _, queue = _open(config, instance)
+    item = queue.get(_report_id_or_exit(report_id))
+    if item is None:
+        typer.echo(f"error: report {report_id} is not in the queue", err=True)
+        raise typer.Exit(1)
+    document = {"state": item.state, "meta": item.meta.to_json(), "report": item.report}
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+@queue_app.command("retry")
+def retry(
+    report_id: Annotated[
+        str | None, typer.Argument(help="The failed report to send again.", show_default=False)
+    ] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all-failed", help="Send every failed report again.")
+    ] = False,
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+) -> None:
+    """Move failed reports back to pending (attempts reset) and wake the uploader."""
+    if (report_id is None) == (not all_failed):
+        typer.echo("error: give either a report id or --all-failed", err=True)
+        raise typer.Exit(2)
+    cfg, paths, queue = _open(config, instance)
+    if all_failed:
+        moved = queue.retry_all_failed()
+        typer.echo(f"{moved} failed report(s) back in pending")
+    else:
+        assert report_id is not None
+        canonical = _report_id_or_exit(report_id)
+        if not queue.retry(canonical):
+            item = queue.get(canonical)
+            where = f"it is {item.state}" if item else "it is not in the queue"
+            typer.echo(f"error: report {canonical} is not failed ({where})", err=True)
+            raise typer.Exit(1)
+        moved = 1
+        typer.echo(f"report {canonical} back in pending")
+    if moved and not wake_uploader(cfg, paths):
+        typer.echo("uploader not reachable: it will send them when it runs", err=True)
+
+
+@queue_app.command("purge-completed")
+def purge_completed(
+    max_age_days: Annotated[
+        float | None,
+        typer.Option("--max-age-days", min=0, help="Delete completed reports older than this."),
+    ] = None,
+    max_count: Annotated[
+        int | None,
+        typer.Option("--max-count", min=0, help="Keep only this many (the newest)."),
+    ] = None,
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+) -> None:
+    """Delete completed reports (all of them unless a limit is given). Pending and failed stay."""
+    _, _, queue = _open(config, instance)
+    max_age_s = max_age_days * 86400.0 if max_age_days is not None else None
+    removed = queue.purge_completed(max_count=max_count, max_age_s=max_age_s)
+    typer.echo(f"deleted {removed} completed report(s)")

@@ -1,0 +1,95 @@
+"""WSJF: files that already hold WATS reports as JSON (one report, or a JSON list of them).
+
+Nothing to translate, but everything to check: each report is validated by the wats.api models,
+so a bad file fails here, with the offending field named, instead of as a 400 from the server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from wats.api.models import parse_report
+from wats.api.models.codec import describe_validation_error
+from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+
+__all__ = ["WSJFConverter"]
+
+_REPORT_TYPES = ("T", "R")
+
+
+class WSJFConverter(ConverterBase):
+    """WATS JSON (WSJF) reports, one per file or a JSON list of them."""
+
+    name = "wsjf"
+    version = "1.0"
+    file_patterns = ("*.json",)
+    kind = "file"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        """Validate every report in the file; any invalid one fails the whole file, so a
+        file is never half delivered."""
+        items, problem = _load(source)
+        if problem is not None:
+            return ConverterResult.fail(problem)
+        reports = []
+        for index, item in enumerate(items):
+            where = f"report {index}: " if len(items) > 1 else ""
+            if not isinstance(item, dict):
+                return ConverterResult.fail(
+                    f"{where}expected a JSON object, got {type(item).__name__}"
+                )
+            if item.get("type") not in _REPORT_TYPES:
+                return ConverterResult.fail(
+                    f'{where}not a WSJF report: \'type\' must be "T" (test) or "R" (repair), '
+                    f"got {item.get('type')!r}"
+                )
+            try:
+                reports.append(parse_report(item))
+            except ValidationError as exc:
+                return ConverterResult.fail(
+                    f"{where}not a valid WSJF report: {describe_validation_error(exc)}"
+                )
+        return ConverterResult.ok(reports, confidence=1.0)
+
+    def validate(self, source: ConverterSource, context: ConverterContext) -> float:
+        """1.0 for valid WSJF; 0.6 for report-shaped JSON the models refuse (so the failure
+        message comes from this converter); 0.05 for other JSON; 0 for anything else."""
+        items, problem = _load(source)
+        if problem is not None or not items:
+            return 0.0
+        if not all(_looks_like_report(item) for item in items):
+            return 0.05
+        try:
+            for item in items:
+                parse_report(item)
+        except ValidationError:
+            return 0.6
+        return 1.0
+
+
+def _load(source: ConverterSource) -> tuple[list[Any], str | None]:
+    """The file's reports as a list of JSON values, or a reason it has none."""
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        return [], f"cannot read {source.name}: {exc.strerror or exc}"
+    if not raw.strip():
+        return [], "the file is empty"
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        return [], f"not valid JSON: {exc}"
+    if isinstance(data, dict):
+        return [data], None
+    if isinstance(data, list):
+        if not data:
+            return [], "the JSON list holds no reports"
+        return data, None
+    return [], f"expected a report object or a list of them, got JSON {type(data).__name__}"
+
+
+def _looks_like_report(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type") in _REPORT_TYPES and "pn" in item

@@ -1,0 +1,865 @@
+"""The converter sandbox: a fork server and the locked-down child that runs one conversion.
+
+Why a sandbox: converter code is site code. It may raise, loop forever, allocate without bound,
+crash the interpreter (ctypes, C extensions) or print to stdout. None of that may take the
+converter worker down, and none of it may cost more than the one file it was converting
+(DESIGN invariant 4).
+
+Why a fork server: starting a fresh interpreter and importing pydantic, the report models and the
+converter per file costs hundreds of milliseconds. Instead :class:`Sandbox` starts one fresh
+process (``python -m wats.converters.sandbox``; a fresh interpreter, so it holds none of the
+worker's ZeroMQ sockets) that imports the converters once and, per job, ``fork()``s a grandchild.
+Forking an already-warm, single-threaded interpreter costs about a millisecond.
+
+The grandchild, before it runs any converter code:
+
+- joins a process group of its own (so a timeout kills whatever it spawned too) and asks to be
+  killed when the fork server dies;
+- sets rlimits: ``RLIMIT_AS`` (address space), ``RLIMIT_CPU`` (CPU seconds: SIGXCPU at the soft
+  limit, SIGKILL one second later), ``RLIMIT_NOFILE`` (open files), ``RLIMIT_CORE`` 0;
+- replaces stdin with ``/dev/null``, points stdout/stderr at capture files (returned, truncated),
+  closes every other inherited descriptor;
+- chdirs into a private temp dir (also ``TMPDIR``), which the fork server removes afterwards;
+
+then runs ``validate()`` and ``convert()`` and writes the reports (``dump_report`` dicts),
+confidence, message and warnings back over a pipe as one length-prefixed msgpack map. The fork
+server enforces the wall-clock timeout (SIGKILL of the grandchild's process group) and turns the
+exit status into a failure reason.
+
+What the sandbox does NOT do: rlimits do not confine the filesystem. A converter can still write
+(or delete) anything the worker's user may touch; only its working directory is private. Real
+filesystem confinement needs OS help (a separate user, namespaces/containers, or a Windows
+AppContainer), which is outside this module.
+
+The wire protocol between :class:`Sandbox` and the fork server (the server's stdin/stdout) and
+between the fork server and a grandchild (a pipe) is the same: a 4-byte big-endian length, then a
+msgpack map.
+
+POSIX only (``fork``, ``setrlimit``): a Windows sandbox would use a Job Object with memory, CPU
+and process limits and a spawned (not forked) child; it belongs next to the other platform code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gc
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import msgpack
+
+__all__ = [
+    "FAILURE_REASONS",
+    "FailureReason",
+    "Sandbox",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxOutcome",
+    "serve",
+]
+
+FailureReason = Literal["exception", "crash", "timeout", "limit", "rejected", "invalid"]
+FAILURE_REASONS: tuple[str, ...] = ("exception", "crash", "timeout", "limit", "rejected", "invalid")
+
+_HEADER = struct.Struct(">I")
+_MAX_MESSAGE = 512 * 1024 * 1024  # a result bigger than this is a limit failure, not a read
+_START_TIMEOUT = 30.0  # seconds for the fork server to import and say ready
+_LOAD_MARGIN = 30.0  # extra seconds the parent waits beyond wall_seconds (imports, cleanup)
+_READ_CHUNK = 1 << 20
+_WORKDIR_PREFIX = "wats-sandbox-"  # + "<fork server pid>-<random>": orphans are recognisable
+
+
+class SandboxError(RuntimeError):
+    """The fork server could not be started (or answered nonsense)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits of one conversion.
+
+    ``address_space_mb``: RLIMIT_AS of the grandchild (virtual memory, so leave room above what
+    the converter really needs: the interpreter itself maps ~100-300 MB). ``cpu_seconds``:
+    RLIMIT_CPU. ``open_files``: RLIMIT_NOFILE. ``wall_seconds``: the fork server kills the
+    grandchild after this long, whatever it is doing. ``max_output_bytes``: how much of the
+    converter's stdout and of its stderr is kept (each).
+    """
+
+    address_space_mb: int = 1024
+    cpu_seconds: int = 60
+    open_files: int = 256
+    wall_seconds: float = 120.0
+    max_output_bytes: int = 64 * 1024
+
+    def __post_init__(self) -> None:
+        for name in ("address_space_mb", "cpu_seconds", "open_files", "max_output_bytes"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"SandboxLimits.{name} must be > 0")
+        if self.wall_seconds <= 0:
+            raise ValueError("SandboxLimits.wall_seconds must be > 0")
+        if self.open_files < 16:
+            raise ValueError("SandboxLimits.open_files must be >= 16 (the interpreter needs some)")
+
+
+@dataclass
+class SandboxOutcome:
+    """What one conversion produced.
+
+    ``ok`` is True when the converter ran to completion and said success; ``reports`` are then
+    ``dump_report`` dicts (not yet validated by the caller). Otherwise ``failure`` names why
+    (``exception``, ``crash``, ``timeout``, ``limit``, ``rejected`` (the converter declined the
+    file), ``invalid`` (it returned something that is not a report)) and ``detail`` holds the
+    facts: exception type and traceback, signal number and name, exit code, or
+    ``fork_server_died`` when the fork server itself died during the job (which the caller
+    should count against the file: it may have caused it).
+    """
+
+    ok: bool
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    confidence: float = 0.0
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    failure: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> SandboxOutcome:
+        """Build from the fork server's answer (unknown keys ignored)."""
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+# ---- framing ------------------------------------------------------------------------------
+
+
+def _pack(obj: Any) -> bytes:
+    body = msgpack.packb(obj, use_bin_type=True)
+    return _HEADER.pack(len(body)) + body
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exact(fd: int, size: int, deadline: float | None) -> bytes | None:
+    """``size`` bytes from ``fd``; None on EOF before any byte of a message; TimeoutError."""
+    chunks = bytearray()
+    while len(chunks) < size:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+        try:
+            data = os.read(fd, min(_READ_CHUNK, size - len(chunks)))
+        except InterruptedError:
+            continue
+        if not data:
+            if chunks:
+                raise EOFError("stream ended inside a message")
+            return None
+        chunks += data
+    return bytes(chunks)
+
+
+def _read_message(fd: int, deadline: float | None = None) -> dict[str, Any] | None:
+    header = _read_exact(fd, _HEADER.size, deadline)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > _MAX_MESSAGE:
+        raise EOFError(f"message of {size} bytes exceeds the {_MAX_MESSAGE}-byte limit")
+    body = _read_exact(fd, size, deadline) if size else b""
+    if body is None:
+        raise EOFError("stream ended inside a message")
+    data = msgpack.unpackb(body, raw=False)
+    if not isinstance(data, dict):
+        raise EOFError("message is not a map")
+    return data
+
+
+# ---- the parent side ----------------------------------------------------------------------
+
+
+class Sandbox:
+    """Runs conversions in forked, rlimited grandchildren of a long-lived fork server.
+
+    One conversion at a time per instance (calls are serialised by a lock); a worker wanting
+    parallelism keeps several. If the fork server dies (killed, OOM, a converter's import
+    crashed it) the next :meth:`convert` starts a fresh one transparently; a job that was
+    running when it died comes back as a ``crash`` with ``detail["fork_server_died"]``.
+    """
+
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        converters_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        python: str | None = None,
+    ) -> None:
+        self.limits = limits or SandboxLimits()
+        self.converters_dir = converters_dir
+        self._env = env
+        self._python = python or sys.executable
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The fork server's pid while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def start(self) -> Sandbox:
+        """Start the fork server (if not running) and wait until it is ready."""
+        with self._lock:
+            self._ensure_started()
+        return self
+
+    def preload(self, specs: list[str]) -> dict[str, str]:
+        """Import converters in the fork server now, so the first file does not pay for it.
+
+        Returns ``{spec: error}`` for the specs that failed to load (empty when all loaded).
+        """
+        with self._lock:
+            self._ensure_started()
+            answer = self._exchange(
+                {"op": "preload", "specs": list(specs), "converters_dir": self._dir()},
+                time.monotonic() + _START_TIMEOUT + 30.0 * max(1, len(specs)),
+            )
+        errors = answer.get("errors", {}) if answer else {"*": "fork server died"}
+        return {str(k): str(v) for k, v in errors.items()}
+
+    def convert(
+        self,
+        converter_spec: str,
+        converter_args: dict[str, Any],
+        source_path: Path | str,
+        context_data: dict[str, Any],
+    ) -> SandboxOutcome:
+        """Run ``converter_spec`` on ``source_path`` in a fresh grandchild; never raises for
+        anything the converter does.
+
+        ``context_data`` carries what the child builds the converter's context from:
+        ``station`` ({name, location, purpose}), ``reference_file`` (the sync worker's cache, or
+        None), ``validate`` (run the converter's own ``validate()`` first; the final confidence
+        is then the lower of the two) and ``reject_threshold`` (a ``validate()`` below it skips
+        ``convert()``). Raises :class:`SandboxError` only if the fork server cannot be started.
+        """
+        started = time.monotonic()
+        request = {
+            "op": "convert",
+            "spec": converter_spec,
+            "args": dict(converter_args),
+            "source": str(source_path),
+            "context": dict(context_data),
+            "converters_dir": self._dir(),
+            "limits": asdict(self.limits),
+        }
+        with self._lock:
+            self._ensure_started()
+            deadline = time.monotonic() + self.limits.wall_seconds + _LOAD_MARGIN
+            answer = self._exchange(request, deadline)
+        if answer is None:
+            detail = {"fork_server_died": True, "returncode": self._last_returncode}
+            return SandboxOutcome(
+                ok=False,
+                failure=self._last_failure,
+                message=self._last_message,
+                detail=detail,
+                duration=time.monotonic() - started,
+            )
+        outcome = SandboxOutcome.from_wire(answer)
+        outcome.duration = time.monotonic() - started
+        return outcome
+
+    def close(self) -> None:
+        """Stop the fork server (EOF on its stdin, then SIGKILL if it lingers)."""
+        with self._lock:
+            self._stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- internals ------------------------------------------------------------------------
+
+    _last_returncode: int | None = None
+    _last_failure: str = "crash"
+    _last_message: str = ""
+
+    def _dir(self) -> str | None:
+        return str(self.converters_dir) if self.converters_dir is not None else None
+
+    def _ensure_started(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._stop()
+        env = dict(os.environ if self._env is None else self._env)
+        proc = subprocess.Popen(
+            [self._python, "-m", "wats.converters.sandbox", "--parent", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None,  # the server's own log lines go where the worker's go
+            close_fds=True,
+            env=env,
+        )
+        self._proc = proc
+        self.starts += 1
+        assert proc.stdout is not None
+        try:
+            hello = _read_message(proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT)
+        except (TimeoutError, EOFError, ValueError) as exc:
+            self._stop()
+            raise SandboxError(f"converter sandbox did not start: {exc!r}") from None
+        if not hello or hello.get("op") != "ready":
+            code = proc.poll()
+            self._stop()
+            raise SandboxError(f"converter sandbox did not start (exit code {code})")
+
+    def _exchange(self, request: dict[str, Any], deadline: float) -> dict[str, Any] | None:
+        """Send one request and read its answer; None when the fork server died or hung."""
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None
+        try:
+            _write_all(proc.stdin.fileno(), _pack(request))
+        except (BrokenPipeError, ConnectionResetError):
+            # Died while idle (killed between jobs): the job never started; run it on a new one.
+            self._ensure_started()
+            proc = self._proc
+            assert proc is not None and proc.stdin is not None and proc.stdout is not None
+            try:
+                _write_all(proc.stdin.fileno(), _pack(request))
+            except (BrokenPipeError, ConnectionResetError):
+                return self._died("crash", "fork server died before the job started")
+        try:
+            answer = _read_message(proc.stdout.fileno(), deadline)
+        except TimeoutError:
+            return self._died("timeout", "fork server did not answer in time; it was killed")
+        except (EOFError, ValueError) as exc:
+            return self._died("crash", f"fork server sent a broken answer: {exc}")
+        if answer is None:
+            return self._died("crash", "fork server died during the job")
+        return answer
+
+    def _died(self, failure: str, message: str) -> None:
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+            self._last_returncode = proc.returncode
+        self._last_failure = failure
+        self._last_message = message
+        self._stop()
+        return None
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+# ---- the fork server ----------------------------------------------------------------------
+
+
+class _ForkServer:
+    """The long-lived process: loads converters once, forks one grandchild per job."""
+
+    def __init__(self, proto_in: int, proto_out: int) -> None:
+        self.proto_in = proto_in
+        self.proto_out = proto_out
+        self.classes: dict[tuple[str, str | None], type] = {}
+
+    def run(self) -> None:
+        # Everything a grandchild needs is imported here, once, before any fork: a grandchild
+        # that had to import pydantic models itself would pay tens of milliseconds per file.
+        import resource  # noqa: F401
+
+        import wats.api.models
+        import wats.api.station
+        import wats.converters.base
+        import wats.converters.loader
+        import wats.platform  # noqa: F401
+
+        _remove_orphaned_workdirs()
+        _write_all(self.proto_out, _pack({"op": "ready", "pid": os.getpid()}))
+        while True:
+            request = _read_message(self.proto_in)
+            if request is None:  # the worker closed our stdin (or died): we are done
+                return
+            op = request.get("op")
+            if op == "convert":
+                answer = self.convert(request)
+            elif op == "preload":
+                answer = self.preload(request)
+            else:
+                answer = {"ok": False, "failure": "exception", "message": f"unknown op {op!r}"}
+            _write_all(self.proto_out, _pack(answer))
+
+    def load(self, spec: str, converters_dir: str | None) -> type:
+        key = (spec, converters_dir)
+        cls = self.classes.get(key)
+        if cls is None:
+            from wats.converters.loader import load_converter_class
+
+            cls = load_converter_class(spec, Path(converters_dir) if converters_dir else None)
+            self.classes[key] = cls
+        return cls
+
+    def preload(self, request: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, str] = {}
+        for spec in request.get("specs", []):
+            try:
+                self.load(str(spec), request.get("converters_dir"))
+            except BaseException as exc:
+                errors[str(spec)] = f"{type(exc).__name__}: {exc}"
+        return {"op": "preloaded", "errors": errors}
+
+    def convert(self, request: dict[str, Any]) -> dict[str, Any]:
+        started = time.monotonic()
+        limits = SandboxLimits(**request["limits"])
+        try:
+            cls = self.load(str(request["spec"]), request.get("converters_dir"))
+        except BaseException as exc:
+            return {
+                "ok": False,
+                "failure": "exception",
+                "message": f"could not load converter {request['spec']!r}: {exc}",
+                "detail": _exception_detail(exc),
+                "duration": time.monotonic() - started,
+            }
+        workdir = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+        err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+        result_r, result_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Move every object the server holds out of the collector's reach: a collection in the
+        # grandchild would otherwise touch (and so copy) most of the inherited heap's pages.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:  # the grandchild: never returns
+            os.close(result_r)
+            _grandchild(cls, request, limits, workdir, out.fileno(), err.fileno(), result_w)
+        os.close(result_w)
+        with contextlib.suppress(OSError):  # closes the race with the child's own setpgid
+            os.setpgid(pid, pid)
+        try:
+            answer = self._wait(pid, result_r, limits)
+        finally:
+            os.close(result_r)
+            with contextlib.suppress(OSError):  # whatever the converter spawned dies with it
+                os.killpg(pid, signal.SIGKILL)
+            answer["stdout"] = _read_capture(out, limits.max_output_bytes)
+            answer["stderr"] = _read_capture(err, limits.max_output_bytes)
+            out.close()
+            err.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        answer["duration"] = time.monotonic() - started
+        return answer
+
+    def _wait(self, pid: int, result_r: int, limits: SandboxLimits) -> dict[str, Any]:
+        """Collect the grandchild's result while enforcing the wall clock; reap it."""
+        deadline = time.monotonic() + limits.wall_seconds
+        pidfd = _pidfd_open(pid)
+        data = bytearray()
+        eof = exited = timed_out = too_big = False
+        try:
+            while not (eof and exited):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                watch = ([] if eof else [result_r]) + ([pidfd] if pidfd is not None else [])
+                if not watch:  # EOF seen and no pidfd: poll the exit in small steps
+                    if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                        exited = True
+                        continue
+                    select.select([], [], [], min(remaining, 0.005))
+                    continue
+                try:
+                    ready, _, _ = select.select(watch, [], [], remaining)
+                except InterruptedError:
+                    continue
+                if result_r in ready:
+                    chunk = os.read(result_r, _READ_CHUNK)
+                    if chunk:
+                        data += chunk
+                        if len(data) > _MAX_MESSAGE + _HEADER.size:
+                            too_big = True
+                            break
+                    else:
+                        eof = True
+                if pidfd is not None and pidfd in ready:
+                    exited = True
+                    if not eof:  # it may have left children holding the pipe: take what's there
+                        data += _drain_nonblocking(result_r)
+                        eof = True
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        if timed_out or too_big:
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        if timed_out:
+            return {
+                "ok": False,
+                "failure": "timeout",
+                "message": f"conversion took longer than {limits.wall_seconds:g} s; killed",
+                "detail": {"wall_seconds": limits.wall_seconds, "cpu_seconds_used": cpu},
+            }
+        if too_big:
+            return {
+                "ok": False,
+                "failure": "limit",
+                "message": f"result larger than {_MAX_MESSAGE} bytes",
+                "detail": {"limit": "result_size"},
+            }
+        if os.WIFSIGNALED(status):
+            return _signal_answer(os.WTERMSIG(status), cpu, limits)
+        answer = _decode_result(bytes(data))
+        if answer is None:
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            return {
+                "ok": False,
+                "failure": "crash",
+                "message": f"converter process exited (code {code}) without a result",
+                "detail": {"exit_code": code},
+            }
+        return answer
+
+
+def _remove_orphaned_workdirs() -> None:
+    """Remove temp dirs left by fork servers that were killed mid-job (their pid is gone)."""
+    root = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in root.glob(f"{_WORKDIR_PREFIX}*-*"):
+            owner = entry.name.removeprefix(_WORKDIR_PREFIX).split("-", 1)[0]
+            if not owner.isdigit():
+                continue
+            try:
+                os.kill(int(owner), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry, ignore_errors=True)
+            except PermissionError:
+                continue  # alive, someone else's
+
+
+def _signal_answer(signum: int, cpu: float, limits: SandboxLimits) -> dict[str, Any]:
+    name = _signal_name(signum)
+    detail: dict[str, Any] = {"signal": signum, "signal_name": name, "cpu_seconds_used": cpu}
+    cpu_limit = signum == signal.SIGXCPU or (
+        signum == signal.SIGKILL and cpu >= limits.cpu_seconds - 0.05
+    )
+    if cpu_limit:
+        detail["limit"] = "cpu_seconds"
+        return {
+            "ok": False,
+            "failure": "limit",
+            "message": f"converter used more than {limits.cpu_seconds} CPU seconds ({name})",
+            "detail": detail,
+        }
+    return {
+        "ok": False,
+        "failure": "crash",
+        "message": f"converter process killed by signal {signum} ({name})",
+        "detail": detail,
+    }
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+def _decode_result(data: bytes) -> dict[str, Any] | None:
+    if len(data) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack_from(data)
+    body = data[_HEADER.size : _HEADER.size + size]
+    if len(body) != size:
+        return None
+    try:
+        answer = msgpack.unpackb(body, raw=False)
+    except (ValueError, msgpack.UnpackException):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _drain_nonblocking(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    data = bytearray()
+    with contextlib.suppress(BlockingIOError, InterruptedError):
+        while chunk := os.read(fd, _READ_CHUNK):
+            data += chunk
+    return bytes(data)
+
+
+def _pidfd_open(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:
+        return None
+
+
+def _read_capture(handle: Any, limit: int) -> str:
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    handle.seek(0)
+    data = handle.read(limit)
+    text = data.decode("utf-8", errors="replace")
+    if size > limit:
+        text += f"\n[... {size - limit} more bytes not kept]"
+    return text
+
+
+def _exception_detail(exc: BaseException) -> dict[str, Any]:
+    return {
+        "exception": type(exc).__name__,
+        "exception_message": str(exc)[:2000],
+        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+    }
+
+
+# ---- the grandchild -----------------------------------------------------------------------
+
+
+def _grandchild(
+    cls: type,
+    request: dict[str, Any],
+    limits: SandboxLimits,
+    workdir: str,
+    out_fd: int,
+    err_fd: int,
+    result_w: int,
+) -> None:
+    """Lock down, run the converter, write the answer, ``_exit``. Never returns."""
+    code = 0
+    try:
+        _lock_down(limits, workdir, out_fd, err_fd, result_w)
+        answer = _run_converter(cls, request)
+        try:
+            payload = _pack(answer)
+        except (TypeError, ValueError, OverflowError) as exc:
+            payload = _pack(
+                {
+                    "ok": False,
+                    "failure": "invalid",
+                    "message": f"converter result cannot be serialised: {exc}",
+                    "detail": _exception_detail(exc),
+                }
+            )
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        _write_all(result_w, payload)
+    except BaseException:  # the lock-down itself failed: say so on stderr, exit non-zero
+        code = 70
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _lock_down(limits: SandboxLimits, workdir: str, out_fd: int, err_fd: int, keep: int) -> None:
+    import resource
+
+    os.setpgid(0, 0)
+    from wats.platform import set_parent_death_signal
+
+    set_parent_death_signal(signal.SIGKILL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_fd, 1)
+    os.dup2(err_fd, 2)
+    soft_nofile, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    top = soft_nofile if soft_nofile != resource.RLIM_INFINITY else 65536
+    os.closerange(3, keep)
+    os.closerange(keep + 1, max(top, keep + 2))
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 - fd 0 is /dev/null now
+    os.chdir(workdir)
+    os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
+    as_bytes = int(limits.address_space_mb) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
+    resource.setrlimit(resource.RLIMIT_CPU, (int(limits.cpu_seconds), int(limits.cpu_seconds) + 1))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits.open_files), int(limits.open_files)))
+
+
+def _run_converter(cls: type, request: dict[str, Any]) -> dict[str, Any]:
+    """validate() then convert(); the answer map (never raises for the converter's faults)."""
+    try:
+        return _execute(cls, request)
+    except MemoryError as exc:
+        return {
+            "ok": False,
+            "failure": "limit",
+            "message": "converter ran out of memory (address-space limit)",
+            "detail": {"limit": "address_space", **_exception_detail(exc)},
+        }
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            return {
+                "ok": False,
+                "failure": "limit",
+                "message": f"converter hit the open-files limit: {exc}",
+                "detail": {"limit": "open_files", **_exception_detail(exc)},
+            }
+        return _exception_answer(exc)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt are converter faults too
+        return _exception_answer(exc)
+
+
+def _exception_answer(exc: BaseException) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "failure": "exception",
+        "message": f"{type(exc).__name__}: {exc}"[:2000],
+        "detail": _exception_detail(exc),
+    }
+
+
+def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
+    from wats.api.models import UURReport, UUTReport, dump_report
+    from wats.converters.base import ConverterBase
+
+    context_data: dict[str, Any] = request.get("context") or {}
+    converter = cls()
+    source, context = _make_source_and_context(cls, request, context_data)
+    confidence: float | None = None
+    # validate() is for telling whose file this is; the config already routed the file here, and
+    # a full validate() often parses the file as convert() will. So it runs only when asked.
+    if context_data.get("validate") and type(converter).validate is not ConverterBase.validate:
+        confidence = float(converter.validate(source, context))
+        reject = float(context_data.get("reject_threshold", 0.0))
+        if confidence < reject:
+            return {
+                "ok": True,
+                "reports": [],
+                "confidence": confidence,
+                "message": f"validate() gave confidence {confidence:.2f}; convert() not run",
+                "warnings": [],
+            }
+    result = converter.convert(source, context)
+    if not bool(getattr(result, "success", False)):
+        return {
+            "ok": False,
+            "failure": "rejected",
+            "message": str(getattr(result, "message", "") or "converter reported failure"),
+            "confidence": float(getattr(result, "confidence", 0.0) or 0.0),
+            "warnings": [str(w) for w in getattr(result, "warnings", [])],
+        }
+    reports: list[dict[str, Any]] = []
+    for index, report in enumerate(result.reports):
+        if not isinstance(report, UUTReport | UURReport):
+            return {
+                "ok": False,
+                "failure": "invalid",
+                "message": f"report {index} is a {type(report).__name__}, not a UUT/UUR report",
+            }
+        reports.append(dump_report(report))
+    final = float(result.confidence)
+    if confidence is not None:
+        final = min(final, confidence)
+    return {
+        "ok": True,
+        "reports": reports,
+        "confidence": final,
+        "message": str(result.message or ""),
+        "warnings": [str(w) for w in result.warnings],
+    }
+
+
+def _make_source_and_context(
+    cls: type, request: dict[str, Any], context_data: dict[str, Any]
+) -> tuple[Any, Any]:
+    from wats.api.station import Station
+    from wats.converters.base import ConverterContext, ConverterSource, ReferenceLookup
+
+    arguments = cls.parse_arguments(request.get("args") or {})
+    reference_file = context_data.get("reference_file")
+    reference = ReferenceLookup.from_file(Path(reference_file) if reference_file else None)
+    station = Station.model_validate(context_data["station"])
+    source = ConverterSource(Path(request["source"]))
+    context = ConverterContext(station=station, arguments=arguments, reference=reference)
+    return source, context
+
+
+# ---- entry point --------------------------------------------------------------------------
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Run the fork server on this process's stdin/stdout (``python -m wats.converters.sandbox``).
+
+    The protocol descriptors are moved off 0/1 first, so a converter that prints while being
+    imported cannot corrupt the protocol: fd 1 then points at stderr, fd 0 at /dev/null.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    parent = int(args[args.index("--parent") + 1]) if "--parent" in args else None
+    proto_in = os.dup(0)
+    proto_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    from wats.platform import set_parent_death_signal
+
+    set_parent_death_signal(signal.SIGKILL)
+    if parent is not None and os.getppid() != parent:
+        return 0  # the worker died while we were starting
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in a terminal is the worker's business
+    try:
+        _ForkServer(proto_in, proto_out).run()
+    except (BrokenPipeError, EOFError):
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())

@@ -1,0 +1,412 @@
+"""The durable report queue: one JSON file per report in ``pending/``, ``failed/``, ``completed/``.
+
+Why files and folders: the filesystem is the truth (invariant 1). A report is in exactly the
+state named by the folder holding it, any process (converter worker, uploader, CLI) can act on the
+queue without a server process in the middle, and ``counts()`` is a directory listing, not a guess.
+Every write goes through :mod:`wats.fsutil` (temp file, fsync, rename, fsync folder), so a kill -9
+leaves the old state or the new one (invariant 2).
+
+State changes and what a crash in the middle leaves (repaired by :meth:`ReportQueue.recover` and,
+for pending items, on the fly by :meth:`ReportQueue.due`):
+
+- ``mark_uploaded``: write ``completed/<id>.json``, then delete the pending file. Crash between →
+  both exist; the completed copy wins and the pending one is dropped (no second upload).
+- ``mark_failed``: rewrite the pending file with ``failed_at`` set, then move it to ``failed/``.
+  Crash between → a pending file with ``failed_at`` set, which is moved on.
+- ``retry``: rewrite the failed file with ``failed_at`` cleared, then move it to ``pending/``.
+  Crash between → a failed file without ``failed_at``, which is moved on.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from wats.fsutil import atomic_write, durable_move, fsync_dir, is_temp_name
+from wats.fsutil import remove_stale_temp_files as _remove_stale_temp_files
+from wats.queue.item import (
+    STATES,
+    QueueCounts,
+    QueueItem,
+    QueueMeta,
+    QueueState,
+    canonical_id,
+    decode_item,
+    encode_item,
+)
+
+if TYPE_CHECKING:
+    from wats.config.models import ClientConfig
+    from wats.config.paths import InstancePaths
+
+__all__ = ["ItemNotFound", "ReportQueue"]
+
+log = structlog.get_logger("wats.queue")
+
+_SUFFIX = ".json"
+# Temp files younger than this may belong to a writer that is still running.
+_STALE_TEMP_SECONDS = 60.0
+
+
+class ItemNotFound(KeyError):
+    """The report is not in the state the operation needs (e.g. ``mark_uploaded`` of a report
+    that is no longer pending). Carries ``report_id`` and the ``state`` that was searched."""
+
+    def __init__(self, report_id: str, state: str) -> None:
+        super().__init__(report_id)
+        self.report_id = report_id
+        self.state = state
+
+    def __str__(self) -> str:
+        return f"report {self.report_id} is not {self.state}"
+
+
+class ReportQueue:
+    """The report queue rooted at ``root`` (folders ``pending/``, ``failed/``, ``completed/``).
+
+    Safe to use from several processes at once (each state change is one atomic rename or
+    unlink) and from several threads of one process. ``keep_completed=False`` deletes reports
+    once uploaded; otherwise ``completed_max_count`` / ``completed_max_age_s`` (None = no limit)
+    bound what :meth:`enforce_retention` keeps.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        keep_completed: bool = True,
+        completed_max_count: int | None = None,
+        completed_max_age_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(root)
+        self.keep_completed = keep_completed
+        self.completed_max_count = completed_max_count
+        self.completed_max_age_s = completed_max_age_s
+        self._clock = clock
+        self._folders: dict[QueueState, Path] = {s: self.root / s for s in STATES}
+        for folder in self._folders.values():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # pending meta by id, keyed on (inode, mtime, size): every rewrite is a new inode, so an
+        # unchanged key means an unchanged file and due() need not re-read thousands of files.
+        self._meta_cache: dict[str, tuple[tuple[int, int, int], QueueMeta | None]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_config(cls, cfg: ClientConfig, paths: InstancePaths | None = None) -> ReportQueue:
+        """The queue of ``cfg``'s instance, with the ``[queue]`` retention settings."""
+        from wats.config.paths import InstancePaths
+
+        paths = paths or InstancePaths.for_config(cfg)
+        section = cfg.queue
+        return cls(
+            paths.queue_dir,
+            keep_completed=section.keep_completed,
+            completed_max_count=section.completed_max_count or None,
+            completed_max_age_s=(section.completed_max_age_days * 86400.0) or None,
+        )
+
+    def __repr__(self) -> str:
+        return f"ReportQueue({str(self.root)!r})"
+
+    # ---------------------------------------------------------------- paths
+
+    def folder(self, state: QueueState) -> Path:
+        """The folder holding reports in ``state``."""
+        return self._folders[state]
+
+    def path_for(self, report_id: str, state: QueueState) -> Path:
+        """Where the report with ``report_id`` lives when it is in ``state``."""
+        return self._folders[state] / f"{canonical_id(report_id)}{_SUFFIX}"
+
+    # ---------------------------------------------------------------- adding
+
+    def enqueue(
+        self,
+        report: dict[str, Any],
+        *,
+        converter: str | None,
+        source_file: str | os.PathLike[str] | None,
+        station: str | None,
+    ) -> bool:
+        """Store ``report`` durably in ``pending/``; False (and nothing written) if its id is known.
+
+        "Known" means pending, completed or failed: converting the same source again after a
+        crash yields the same id (invariant 3), so the second copy is a no-op here. A failed
+        report is not re-queued this way either; ``retry`` sends it again. When this returns,
+        the report is on disk: the caller may delete or move its source.
+        """
+        if not isinstance(report, dict):
+            raise TypeError(
+                f"report must be a dict (WSJF JSON object), not {type(report).__name__}"
+            )
+        report_id = canonical_id(report.get("id"))
+        # pending first: a concurrent mark_uploaded moves pending → completed, so checking in
+        # this order cannot miss a report in flight between the two.
+        for state in ("pending", "completed", "failed"):
+            if self.path_for(report_id, state).exists():
+                return False
+        meta = QueueMeta(
+            id=report_id,
+            source_file=os.fspath(source_file) if source_file is not None else None,
+            converter=converter,
+            station=station,
+            queued_at=self._clock(),
+        )
+        atomic_write(self.path_for(report_id, "pending"), encode_item(meta, report))
+        return True
+
+    # ---------------------------------------------------------------- reading
+
+    def get(self, report_id: str) -> QueueItem | None:
+        """The report in whichever folder holds it (pending, failed, completed), or None."""
+        report_id = canonical_id(report_id)
+        for state in STATES:
+            item = self._read(report_id, state)
+            if item is not None:
+                return item
+        return None
+
+    def due(self, now: float | None = None, limit: int | None = None) -> builtins.list[QueueItem]:
+        """Pending reports whose ``next_attempt`` has come, oldest (by ``queued_at``) first.
+
+        Also finishes state changes a crash interrupted (see the module docs), so a report whose
+        upload was recorded is never handed out again.
+        """
+        now = self._clock() if now is None else now
+        ready: builtins.list[QueueMeta] = []
+        for meta in self._pending_metas():
+            if meta.failed_at is not None:
+                self._finish_failed(meta.id)
+            elif meta.next_attempt <= now:
+                ready.append(meta)
+        ready.sort(key=lambda m: (m.queued_at, m.id))
+        items: builtins.list[QueueItem] = []
+        for meta in ready:
+            if limit is not None and len(items) >= limit:
+                break
+            if self.path_for(meta.id, "completed").exists():
+                self._drop_pending(meta.id)  # a crash between writing completed and this unlink
+                continue
+            item = self._read(meta.id, "pending")
+            if item is not None:
+                items.append(item)
+        return items
+
+    def next_due_time(self) -> float | None:
+        """The earliest ``next_attempt`` among pending reports (None when nothing is pending)."""
+        times = [m.next_attempt for m in self._pending_metas() if m.failed_at is None]
+        return min(times) if times else None
+
+    def list(self, state: QueueState) -> builtins.list[QueueItem]:
+        """Every report in ``state``, oldest (by ``queued_at``) first; unreadable files skipped."""
+        items = [
+            item
+            for path in self._files(state)
+            if (item := self._read_path(path, state)) is not None
+        ]
+        items.sort(key=lambda i: (i.meta.queued_at, i.id))
+        return items
+
+    def counts(self) -> QueueCounts:
+        """How many reports each folder holds, counted from the folders (never cached)."""
+        return QueueCounts(**{state: sum(1 for _ in self._files(state)) for state in STATES})
+
+    # ---------------------------------------------------------------- state changes
+
+    def mark_uploaded(self, report_id: str) -> None:
+        """The server has the report: move it to ``completed/`` (or delete it, per config)."""
+        report_id = canonical_id(report_id)
+        item = self._require(report_id, "pending")
+        if self.keep_completed:
+            done = item.with_meta(uploaded_at=self._clock())
+            atomic_write(self.path_for(report_id, "completed"), encode_item(done.meta, item.report))
+        self._drop_pending(report_id)
+
+    def mark_retry(self, report_id: str, error: str, next_attempt: float) -> QueueItem:
+        """Count a failed attempt: ``attempts + 1``, remember ``error``, wait until
+        ``next_attempt`` (epoch seconds). The report stays pending; returns its new state."""
+        report_id = canonical_id(report_id)
+        item = self._require(report_id, "pending")
+        updated = item.with_meta(
+            attempts=item.meta.attempts + 1, last_error=error, next_attempt=float(next_attempt)
+        )
+        atomic_write(item.path, encode_item(updated.meta, updated.report))
+        return updated
+
+    def mark_failed(self, report_id: str, error: str) -> QueueItem:
+        """Give up on the report: count the attempt, keep ``error`` (the server's message), and
+        move it to ``failed/`` where it waits for ``retry``. Returns its new state."""
+        report_id = canonical_id(report_id)
+        item = self._require(report_id, "pending")
+        updated = item.with_meta(
+            attempts=item.meta.attempts + 1, last_error=error, failed_at=self._clock()
+        )
+        atomic_write(item.path, encode_item(updated.meta, updated.report))
+        self._finish_failed(report_id)
+        return self._require(report_id, "failed")
+
+    def retry(self, report_id: str) -> bool:
+        """Send a failed report again: back to ``pending/``, due now, attempts reset.
+
+        Returns False when the report is not in ``failed/``. The last error is kept for reference.
+        """
+        report_id = canonical_id(report_id)
+        item = self._read(report_id, "failed")
+        if item is None:
+            return False
+        again = item.with_meta(attempts=0, next_attempt=0.0, failed_at=None)
+        atomic_write(item.path, encode_item(again.meta, again.report))
+        self._finish_retry(report_id)
+        return True
+
+    def retry_all_failed(self) -> int:
+        """``retry`` every failed report; returns how many went back to pending."""
+        return sum(1 for path in builtins.list(self._files("failed")) if self.retry(path.stem))
+
+    def purge_completed(self, max_count: int | None = None, max_age_s: float | None = None) -> int:
+        """Delete completed reports beyond ``max_count`` (newest kept) or older than
+        ``max_age_s``; with neither given, delete them all. Returns how many were deleted.
+
+        Age is the file's modification time, which is the upload time (the file is written
+        when the upload is recorded), so purging thousands of files reads none of them.
+        """
+        now = self._clock()
+        entries: builtins.list[tuple[float, Path]] = []
+        for path in self._files("completed"):
+            with contextlib.suppress(FileNotFoundError):
+                entries.append((path.stat().st_mtime, path))
+        entries.sort(reverse=True)  # newest first
+        keep = len(entries) if max_count is None else max(0, max_count)
+        if max_count is None and max_age_s is None:
+            keep = 0
+        doomed = entries[keep:]
+        if max_age_s is not None:
+            doomed += [e for e in entries[:keep] if now - e[0] > max_age_s]
+        removed = 0
+        for _mtime, path in doomed:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        if removed:
+            fsync_dir(self._folders["completed"])
+        return removed
+
+    def enforce_retention(self) -> int:
+        """Apply the configured completed-report limits; returns how many reports were deleted."""
+        if self.completed_max_count is None and self.completed_max_age_s is None:
+            return 0
+        return self.purge_completed(self.completed_max_count, self.completed_max_age_s)
+
+    def recover(self, stale_temp_s: float = _STALE_TEMP_SECONDS) -> int:
+        """Finish state changes a crash interrupted and delete stale temp files.
+
+        Call at start (the uploader does). Returns how many entries were repaired or removed.
+        """
+        fixed = 0
+        for folder in self._folders.values():
+            fixed += _remove_stale_temp_files(folder, stale_temp_s)
+        for path in builtins.list(self._files("pending")):
+            report_id = path.stem
+            if self.path_for(report_id, "completed").exists():
+                self._drop_pending(report_id)
+                fixed += 1
+                continue
+            item = self._read_path(path, "pending")
+            if item is not None and item.meta.failed_at is not None:
+                self._finish_failed(report_id)
+                fixed += 1
+        for path in builtins.list(self._files("failed")):
+            item = self._read_path(path, "failed")
+            if item is not None and item.meta.failed_at is None:
+                self._finish_retry(path.stem)
+                fixed += 1
+        return fixed
+
+    # ---------------------------------------------------------------- internals
+
+    def _files(self, state: QueueState) -> Iterator[Path]:
+        """Report files in a folder: ``<uuid>.json``, never temp files or strays."""
+        try:
+            entries = builtins.list(os.scandir(self._folders[state]))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            name = entry.name
+            if not name.endswith(_SUFFIX) or is_temp_name(name) or name.startswith("."):
+                continue
+            try:
+                canonical_id(name[: -len(_SUFFIX)])
+            except ValueError:
+                continue
+            yield Path(entry.path)
+
+    def _pending_metas(self) -> builtins.list[QueueMeta]:
+        metas: builtins.list[QueueMeta] = []
+        seen: set[str] = set()
+        for path in self._files("pending"):
+            report_id = path.stem
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            key = (info.st_ino, info.st_mtime_ns, info.st_size)
+            with self._lock:
+                cached = self._meta_cache.get(report_id)
+            if cached is not None and cached[0] == key:
+                meta = cached[1]
+            else:
+                item = self._read_path(path, "pending")
+                if item is None and not path.exists():
+                    continue
+                meta = item.meta if item is not None else None
+                with self._lock:
+                    self._meta_cache[report_id] = (key, meta)
+            seen.add(report_id)
+            if meta is not None:
+                metas.append(meta)
+        with self._lock:
+            for gone in set(self._meta_cache) - seen:
+                del self._meta_cache[gone]
+        return metas
+
+    def _read(self, report_id: str, state: QueueState) -> QueueItem | None:
+        return self._read_path(self.path_for(report_id, state), state)
+
+    def _read_path(self, path: Path, state: QueueState) -> QueueItem | None:
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        try:
+            return decode_item(data, state=state, path=path)
+        except ValueError as exc:
+            log.warning("queue_file_unreadable", path=str(path), error=str(exc))
+            return None
+
+    def _require(self, report_id: str, state: QueueState) -> QueueItem:
+        item = self._read(report_id, state)
+        if item is None:
+            raise ItemNotFound(report_id, state)
+        return item
+
+    def _drop_pending(self, report_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path_for(report_id, "pending").unlink()
+        fsync_dir(self._folders["pending"])
+
+    def _finish_failed(self, report_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            durable_move(self.path_for(report_id, "pending"), self.path_for(report_id, "failed"))
+
+    def _finish_retry(self, report_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            durable_move(self.path_for(report_id, "failed"), self.path_for(report_id, "pending"))

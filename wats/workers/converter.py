@@ -1,0 +1,937 @@
+"""The converter worker: pending files → reports in the durable queue, through the sandbox.
+
+Why it is shaped this way (DESIGN invariants 1-4):
+
+- The pending folders are the truth (invariant 1). The worker scans every converter's pending
+  folder at start, on each ``file.pending`` hint and every ``rescan_seconds``; a lost event only
+  delays a file.
+- Converter code never runs here: each file is converted in a forked, rlimited grandchild of a
+  fork server (``wats.converters.sandbox``). An exception, crash signal, timeout or limit fails
+  that file only: it goes to the error folder beside a ``<file>.error.json`` reason file.
+- Report ids come from (converter name, content hash, index) (invariant 3), and every report is
+  written durably into the queue BEFORE the source's post action runs. A kill between the two
+  leaves the source in pending; converting it again gives the same ids, the queue ignores them
+  as known, and the post action completes. Nothing lost, nothing duplicated.
+- Poison: before each attempt a per-file attempt counter is written durably into the
+  converter's state folder and removed once the file is settled. If the worker (or the fork
+  server) dies on a file, the counter survives; a file whose counter reaches ``max_retries`` is
+  quarantined (reason ``poison``) instead of killing the worker forever.
+
+Scheduled converters (``kind = "scheduled"``) have no files dropped on them: at each slot of
+their schedule (``wats.converters.schedule``) the converter is run in the sandbox on its watch
+folder, and its reports take the same path as a file's (ids, station stamp, validation, durable
+queue, events); see "Scheduled runs" below and docs/pipeline.md.
+
+Blocking work (hashing, the sandbox, fsyncs) runs in background jobs; events are published from
+the loop when a job is done. Parallelism: ``max_parallel`` files at once per converter (each in
+its own sandbox), at most ``max_sandboxes`` in total.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from wats.api.models import dump_report, parse_report
+from wats.api.models.codec import describe_validation_error
+from wats.api.station import Station
+from wats.config.folders import ConverterFolders, converter_folders, site_converters_dir
+from wats.config.models import ConverterConfig
+from wats.config.paths import InstancePaths
+from wats.converters.base import ConverterSource, matches_patterns
+from wats.converters.identity import content_hash, report_id
+from wats.converters.sandbox import Sandbox, SandboxLimits, SandboxOutcome
+from wats.converters.schedule import ScheduledRuns, is_scheduled, slot_stamp
+from wats.fsutil import atomic_write, durable_move, fsync_dir, is_temp_name, unique_destination
+from wats.protocol import topics
+from wats.protocol.envelope import Envelope
+from wats.queue import ReportQueue
+from wats.workers.base import Timer, Worker, handles
+
+__all__ = ["ConverterWorker", "FileOutcome", "error_file_for"]
+
+ERROR_SUFFIX = ".error.json"
+_ATTEMPTS_SUFFIX = ".attempts.json"
+_MAX_CAPTURE_IN_ERROR = 16 * 1024
+# A scheduled converter's timer never sleeps longer than this before looking at the clock again,
+# so a wall-clock change (NTP step, daylight saving, a suspended VM) delays a slot by at most it.
+_SCHEDULE_RECHECK_SECONDS = 60.0
+
+
+def error_file_for(moved: Path) -> Path:
+    """The reason file beside a file moved into the error folder: ``<file>.error.json``."""
+    return moved.with_name(moved.name + ERROR_SUFFIX)
+
+
+@dataclass
+class _Line:
+    """One configured converter and the worker's bookkeeping for it."""
+
+    config: ConverterConfig
+    folders: ConverterFolders
+    station: Station
+    waiting: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    active: set[str] = field(default_factory=set)
+    not_before: dict[str, float] = field(default_factory=dict)
+    converted: int = 0
+    failed: int = 0
+
+
+@dataclass
+class _Scheduled:
+    """A scheduled converter: its line (config, folders, station), its slots, its timer."""
+
+    line: _Line
+    runs: ScheduledRuns
+    running: bool = False
+    timer: Timer | None = None
+    next_at: datetime | None = None
+
+
+@dataclass
+class FileOutcome:
+    """What converting one pending file led to: the events to publish (from the loop), and
+    ``retry_at`` (epoch seconds) when the file stays in pending to be tried again."""
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    retry_at: float | None = None
+    converted: bool = False
+    failed: bool = False
+
+
+class ConverterWorker(Worker):
+    """Converts pending files in the sandbox and queues their reports (module docstring).
+
+    Worker args: ``rescan_seconds`` (30), ``max_parallel`` (1, per converter),
+    ``max_sandboxes`` (4, in total), ``validate_first`` (false: also run the converter's
+    ``validate()``), and the sandbox limits ``address_space_mb`` (1024), ``cpu_seconds`` (60),
+    ``open_files`` (256), ``wall_seconds`` (120), ``max_output_bytes`` (65536).
+    Commands: ``converter.status``, ``converter.scan``.
+    """
+
+    def setup(self) -> None:
+        """Resolve every converter's folders, open the queue, start scanning."""
+        args = self.args
+        self.rescan_seconds = float(args.get("rescan_seconds", 30.0))
+        self.max_parallel = max(1, int(args.get("max_parallel", 1)))
+        self.max_sandboxes = max(1, int(args.get("max_sandboxes", 4)))
+        self.validate_first = bool(args.get("validate_first", False))
+        defaults = SandboxLimits()
+        self.limits = SandboxLimits(
+            address_space_mb=int(args.get("address_space_mb", defaults.address_space_mb)),
+            cpu_seconds=int(args.get("cpu_seconds", defaults.cpu_seconds)),
+            open_files=int(args.get("open_files", defaults.open_files)),
+            wall_seconds=float(args.get("wall_seconds", defaults.wall_seconds)),
+            max_output_bytes=int(args.get("max_output_bytes", defaults.max_output_bytes)),
+        )
+        paths = InstancePaths.for_config(self.config)
+        self.reference_file = paths.cache_dir / "reference.json"
+        self.converters_dir = site_converters_dir(self.config)
+        self.queue = ReportQueue.for_config(self.config, paths)
+        self.lines: dict[str, _Line] = {}
+        for conv in self.config.converters:
+            if not conv.enabled or is_scheduled(conv):
+                continue
+            folders = converter_folders(self.config, conv)
+            try:
+                folders.ensure()
+            except OSError as exc:  # e.g. a done folder on an absent share: files wait
+                self.log.error(
+                    "converter folders cannot be created; its files wait in pending",
+                    converter=conv.name,
+                    error=str(exc),
+                )
+                folders.pending.mkdir(parents=True, exist_ok=True)
+                folders.state.mkdir(parents=True, exist_ok=True)
+            self.lines[conv.name] = _Line(conv, folders, self.config.station_for(conv))
+        self._pool_lock = threading.Lock()
+        self._free: list[Sandbox] = []
+        self._sandboxes: list[Sandbox] = []
+        self._running = 0
+        self.subscribe(topics.FILE_PENDING, self._on_pending)
+        self.every(self.rescan_seconds, self.scan, first=0)
+        self.schedules = self._setup_schedules()
+        if self.lines or self.schedules:
+            specs = sorted({line.config.converter for line in self._all_lines()})
+            self.run_in_thread(lambda: self._warm(specs), self._warmed, name="sandbox-warm")
+        self.ready = True
+
+    def teardown(self) -> None:
+        """Stop every fork server."""
+        for sandbox in getattr(self, "_sandboxes", []):
+            sandbox.close()
+
+    def heartbeat_detail(self) -> dict[str, Any]:
+        """Files converted/failed, waiting and in progress."""
+        return {
+            "converted": sum(line.converted for line in self._all_lines()),
+            "failed": sum(line.failed for line in self._all_lines()),
+            "waiting": sum(len(line.waiting) for line in self.lines.values()),
+            "active": self._running,
+        }
+
+    # ---- commands -------------------------------------------------------------------------
+
+    @handles("converter.status")
+    def status(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Per converter: folders, waiting/active/converted/failed; the fork servers' pids."""
+        return {
+            "converters": {
+                name: {
+                    "converter": line.config.converter,
+                    "pending_folder": str(line.folders.pending),
+                    "waiting": len(line.waiting),
+                    "active": sorted(line.active),
+                    "converted": line.converted,
+                    "failed": line.failed,
+                }
+                for name, line in self.lines.items()
+            },
+            "scheduled": {
+                name: {
+                    "converter": sched.line.config.converter,
+                    "watch_folder": str(sched.line.folders.watch),
+                    "running": sched.running,
+                    "next_run": sched.next_at.isoformat() if sched.next_at else None,
+                    "last_completed": (
+                        sched.runs.completed.isoformat() if sched.runs.completed else None
+                    ),
+                    "converted": sched.line.converted,
+                    "failed": sched.line.failed,
+                }
+                for name, sched in self.schedules.items()
+            },
+            "sandbox_pids": [p for p in (s.pid for s in self._sandboxes) if p is not None],
+            "limits": self.limits.__dict__,
+        }
+
+    @handles("converter.scan")
+    def scan_now(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Rescan the pending folders now; replies with how many files wait."""
+        self.scan()
+        return {"waiting": sum(len(line.waiting) for line in self.lines.values())}
+
+    # ---- scanning and dispatch (loop thread) ----------------------------------------------
+
+    def scan(self) -> None:
+        """Take every entry of every pending folder into its converter's waiting list."""
+        for line in self.lines.values():
+            try:
+                entries = sorted(p.name for p in line.folders.pending.iterdir())
+            except FileNotFoundError:
+                line.folders.pending.mkdir(parents=True, exist_ok=True)
+                continue
+            present = set(entries)
+            for name in list(line.waiting):
+                if name not in present:
+                    del line.waiting[name]
+            for name in entries:
+                if self._takes(name) and name not in line.active:
+                    line.waiting.setdefault(name, None)
+        self._dispatch()
+
+    def _on_pending(self, env: Envelope, body: Any) -> None:
+        line = self.lines.get(getattr(body, "converter", ""))
+        if line is None:
+            return
+        path = Path(body.path)
+        if path.parent == line.folders.pending and self._takes(path.name):
+            if path.name not in line.active:
+                line.waiting.setdefault(path.name, None)
+            self._dispatch()
+        else:  # not where we expected it: the folder tells the truth
+            self.scan()
+
+    @staticmethod
+    def _takes(name: str) -> bool:
+        return not is_temp_name(name) and not name.startswith(".")
+
+    def _dispatch(self) -> None:
+        if self.stopping:
+            return
+        now = time.time()
+        for line in self.lines.values():
+            for name in list(line.waiting):
+                if self._running >= self.max_sandboxes:
+                    return
+                if len(line.active) >= self.max_parallel:
+                    break
+                due = line.not_before.get(name, 0.0)
+                if due > now:
+                    continue
+                del line.waiting[name]
+                line.not_before.pop(name, None)
+                line.active.add(name)
+                self._running += 1
+                path = line.folders.pending / name
+                self.run_in_thread(
+                    lambda line=line, path=path: self.convert_file(line, path),
+                    lambda result, error, line=line, name=name: self._finished(
+                        line, name, result, error
+                    ),
+                    name=f"convert-{line.config.name}",
+                )
+
+    def _finished(
+        self, line: _Line, name: str, result: FileOutcome | None, error: BaseException | None
+    ) -> None:
+        self._running -= 1
+        line.active.discard(name)
+        self.tick()
+        if error is not None:
+            self.log.error(
+                "converting a file failed; it stays in pending and is tried again",
+                converter=line.config.name,
+                file=name,
+                error=f"{type(error).__name__}: {error}",
+                retry_in=line.config.retry_delay_seconds,
+            )
+            result = FileOutcome(retry_at=time.time() + line.config.retry_delay_seconds)
+        assert result is not None
+        for type_, body in result.events:
+            self.publish(type_, body)
+        line.converted += int(result.converted)
+        line.failed += int(result.failed)
+        if result.retry_at is not None and (line.folders.pending / name).exists():
+            line.not_before[name] = result.retry_at
+            line.waiting.setdefault(name, None)
+            self.after(max(0.0, result.retry_at - time.time()), self._dispatch)
+        self._dispatch()
+
+    # ---- scheduled runs (timers in the loop thread, the run in a background job) ----------
+
+    def _all_lines(self) -> list[_Line]:
+        return [*self.lines.values(), *(s.line for s in self.schedules.values())]
+
+    def _setup_schedules(self) -> dict[str, _Scheduled]:
+        """One ``_Scheduled`` per enabled scheduled converter; runs the startup slot (an
+        interrupted or missed slot, or ``run_on_startup``) or arms the timer for the next."""
+        schedules: dict[str, _Scheduled] = {}
+        now = _now()
+        for conv in self.config.converters:
+            if not (conv.enabled and is_scheduled(conv)):
+                continue
+            folders = converter_folders(self.config, conv)
+            try:
+                folders.ensure()
+            except OSError as exc:  # e.g. an absent share: each run fails with an error file
+                self.log.error(
+                    "scheduled converter's folders cannot be created",
+                    converter=conv.name,
+                    error=str(exc),
+                )
+                folders.state.mkdir(parents=True, exist_ok=True)
+                folders.error.mkdir(parents=True, exist_ok=True)
+            runs = ScheduledRuns(conv, folders.state, now)
+            sched = _Scheduled(_Line(conv, folders, self.config.station_for(conv)), runs)
+            schedules[conv.name] = sched
+            slot = runs.startup(now)
+            if slot is not None:
+                self._start_scheduled_run(sched, slot)
+            else:
+                self._arm_schedule(sched)
+        return schedules
+
+    def _arm_schedule(self, sched: _Scheduled) -> None:
+        if sched.timer is not None:
+            sched.timer.cancel()
+        now = _now()
+        sched.next_at = sched.runs.next_time(now)
+        if sched.next_at is None:
+            self.log.warning(
+                "scheduled converter's schedule never fires", converter=sched.line.config.name
+            )
+            return
+        wait = min(max((sched.next_at - now).total_seconds(), 0.0), _SCHEDULE_RECHECK_SECONDS)
+        sched.timer = self.after(wait, lambda: self._check_schedule(sched))
+
+    def _check_schedule(self, sched: _Scheduled) -> None:
+        """Start the due slot, if there is one; otherwise (woke early) sleep on."""
+        if sched.running or self.stopping:
+            return
+        slot = sched.runs.due(_now())
+        if slot is None:
+            self._arm_schedule(sched)
+        else:
+            self._start_scheduled_run(sched, slot)
+
+    def _start_scheduled_run(self, sched: _Scheduled, slot: datetime) -> None:
+        sched.running = True
+        sched.next_at = None
+        self.run_in_thread(
+            lambda: self.run_scheduled(sched.line, sched.runs, slot),
+            lambda result, error: self._scheduled_run_done(sched, slot, result, error),
+            name=f"scheduled-{sched.line.config.name}",
+        )
+
+    def _scheduled_run_done(
+        self,
+        sched: _Scheduled,
+        slot: datetime,
+        result: FileOutcome | None,
+        error: BaseException | None,
+    ) -> None:
+        sched.running = False
+        self.tick()
+        conv = sched.line.config
+        if error is not None:  # the slot stays begun: it is run again (counted; see schedule.py)
+            self.log.error(
+                "scheduled run failed; it is run again",
+                converter=conv.name,
+                slot=slot.isoformat(),
+                error=f"{type(error).__name__}: {error}",
+                retry_in=conv.retry_delay_seconds,
+            )
+            sched.timer = self.after(conv.retry_delay_seconds, lambda: self._check_schedule(sched))
+            return
+        assert result is not None
+        for type_, body in result.events:
+            self.publish(type_, body)
+        sched.line.converted += int(result.converted)
+        sched.line.failed += int(result.failed)
+        self._check_schedule(sched)
+
+    def run_scheduled(self, line: _Line, runs: ScheduledRuns, slot: datetime) -> FileOutcome:
+        """One scheduled run (background thread): the converter reads its watch folder in the
+        sandbox; reports get ids from (name, hash of slot + folder content, index), are queued
+        durably, then the post action settles the files that were collected; the slot is
+        recorded as completed last, so a kill anywhere before reruns this same slot."""
+        watch = line.folders.watch
+        start = runs.begin(slot)
+        if start.gave_up:
+            result = self._fail_scheduled(
+                line,
+                slot,
+                "poison",
+                f"the worker died {start.attempt - 1} times during this scheduled run; skipped",
+                attempts=start.attempt - 1,
+                poison=True,
+            )
+            runs.finish(slot)
+            return result
+        try:
+            collected = self._collectable_files(line)
+            folder_digest = content_hash(watch)
+        except OSError as exc:
+            result = self._fail_scheduled(
+                line,
+                slot,
+                "exception",
+                f"cannot read the watch folder {watch}: {exc}",
+                attempts=start.attempt,
+                detail={"exception": type(exc).__name__},
+            )
+            runs.finish(slot)
+            return result
+        run_digest = hashlib.sha256(f"{slot.isoformat()}\n{folder_digest}".encode()).hexdigest()
+        outcome = self._run_sandbox(line, watch)
+        result = self._scheduled_outcome(line, slot, start.attempt, run_digest, outcome)
+        if result.converted:
+            self._settle_collected(line, slot, collected)
+        runs.finish(slot)
+        return result
+
+    def _scheduled_outcome(
+        self, line: _Line, slot: datetime, attempt: int, digest: str, outcome: SandboxOutcome
+    ) -> FileOutcome:
+        """Fail the run (error file) or queue its reports and announce them."""
+        conv = line.config
+        if outcome.failure is not None:
+            return self._fail_scheduled(
+                line, slot, outcome.failure, outcome.message, attempts=attempt, outcome=outcome
+            )
+        if outcome.confidence < conv.reject_threshold:
+            why = f": {outcome.message}" if outcome.message else ""
+            return self._fail_scheduled(
+                line,
+                slot,
+                "rejected",
+                f"confidence {outcome.confidence:.2f} is below the reject threshold "
+                f"{conv.reject_threshold:.2f}{why}",
+                attempts=attempt,
+                outcome=outcome,
+            )
+        try:
+            reports = self._prepare_reports(line, digest, outcome.reports)
+        except ValueError as exc:
+            return self._fail_scheduled(
+                line, slot, "invalid", str(exc), attempts=attempt, outcome=outcome
+            )
+        result = FileOutcome(converted=True)
+        ids = self._enqueue_reports(line, line.folders.watch, reports, result)
+        warnings = list(outcome.warnings)
+        self._announce_converted(line, line.folders.watch, ids, outcome, warnings, result)
+        return result
+
+    def _collectable_files(self, line: _Line) -> dict[Path, tuple[int, int]]:
+        """The watch folder's files a scheduled run's post action may settle (size, mtime_ns
+        before the run): every file the converter can see, limited to the config's
+        ``file_patterns`` when set, never inside the converter's own folders."""
+        folders = line.folders
+        own = [f for f in (folders.pending, folders.done, folders.error, folders.archive) if f]
+        own.append(folders.state)
+        patterns = line.config.file_patterns
+        found: dict[Path, tuple[int, int]] = {}
+        for path in ConverterSource(folders.watch).files():
+            if any(path.is_relative_to(folder) for folder in own):
+                continue
+            if patterns and not matches_patterns(path.name, patterns):
+                continue
+            info = path.stat()
+            found[path] = (info.st_size, info.st_mtime_ns)
+        return found
+
+    def _settle_collected(
+        self, line: _Line, slot: datetime, collected: dict[Path, tuple[int, int]]
+    ) -> None:
+        """Post action of a scheduled run, on the files present before it and unchanged since
+        (one rewritten meanwhile is left for the next slot): ``delete``; ``move``/``archive``
+        into ``<done|archive>/<name>-<slot>/`` keeping relative paths; ``keep`` leaves them."""
+        conv = line.config
+        if conv.post_action == "keep" or not collected:
+            return
+        watch = line.folders.watch
+        target = line.folders.archive if conv.post_action == "archive" else line.folders.done
+        assert target is not None
+        run_folder = target / f"{conv.name}-{slot_stamp(slot)}"
+        touched: set[Path] = set()
+        for path, before in collected.items():
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            if (info.st_size, info.st_mtime_ns) != before:
+                continue
+            if conv.post_action == "delete":
+                path.unlink(missing_ok=True)
+                touched.add(path.parent)
+            else:
+                destination = run_folder / path.relative_to(watch)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                durable_move(path, unique_destination(destination.parent, destination.name))
+        for folder in touched:
+            fsync_dir(folder)
+
+    def _fail_scheduled(
+        self,
+        line: _Line,
+        slot: datetime,
+        reason: str,
+        message: str,
+        *,
+        attempts: int,
+        poison: bool = False,
+        outcome: SandboxOutcome | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> FileOutcome:
+        """A failed scheduled run: ``<name>-<slot>.error.json`` in the error folder (the watch
+        folder itself stays where it is) and ``file.failed`` with the folder as path."""
+        conv = line.config
+        reason_file = line.folders.error / f"{conv.name}-{slot_stamp(slot)}{ERROR_SUFFIX}"
+        facts: dict[str, Any] = {
+            "converter": conv.name,
+            "converter_spec": conv.converter,
+            "file": str(line.folders.watch),
+            "slot": slot.isoformat(),
+            "reason": reason,
+            "message": message,
+            "attempts": attempts,
+            "at": time.time(),
+        }
+        _add_failure_facts(facts, outcome, detail)
+        line.folders.error.mkdir(parents=True, exist_ok=True)
+        atomic_write(reason_file, json.dumps(facts, indent=1, default=str).encode())
+        self.log.warning(
+            "scheduled run failed",
+            converter=conv.name,
+            slot=slot.isoformat(),
+            reason=reason,
+            message=message,
+        )
+        return FileOutcome(
+            failed=True,
+            events=[
+                (
+                    topics.FILE_FAILED,
+                    {
+                        "converter": conv.name,
+                        "path": str(line.folders.watch),
+                        "reason": reason,
+                        "error_file": str(reason_file),
+                        "poison": poison,
+                    },
+                )
+            ],
+        )
+
+    # ---- the sandbox pool (any thread) ----------------------------------------------------
+
+    def _acquire(self) -> Sandbox:
+        with self._pool_lock:
+            if self._free:
+                return self._free.pop()
+            sandbox = Sandbox(self.limits, converters_dir=self.converters_dir)
+            self._sandboxes.append(sandbox)
+            return sandbox
+
+    def _release(self, sandbox: Sandbox) -> None:
+        with self._pool_lock:
+            self._free.append(sandbox)
+
+    def _warm(self, specs: list[str]) -> dict[str, str]:
+        sandbox = self._acquire()
+        try:
+            return sandbox.start().preload(specs)
+        finally:
+            self._release(sandbox)
+
+    def _warmed(self, errors: dict[str, str] | None, error: BaseException | None) -> None:
+        if error is not None:
+            self.log.error("converter sandbox did not start", error=str(error))
+        for spec, problem in (errors or {}).items():
+            self.log.error("converter cannot be loaded", converter=spec, error=problem)
+
+    # ---- one file (background thread) -----------------------------------------------------
+
+    def convert_file(self, line: _Line, path: Path) -> FileOutcome:
+        """Convert one pending file end to end: counter, sandbox, ids, queue, post action."""
+        conv = line.config
+        if not path.exists():
+            return FileOutcome()  # taken away meanwhile (or already handled)
+        try:
+            digest = content_hash(path)
+        except FileNotFoundError:
+            return FileOutcome()
+        except OSError as exc:
+            return self._fail(
+                line,
+                path,
+                "exception",
+                f"cannot read {path.name}: {exc}",
+                attempts=0,
+                detail={"exception": type(exc).__name__},
+            )
+        counter = line.folders.state / f"{digest}{_ATTEMPTS_SUFFIX}"
+        previous = _read_attempts(counter)
+        if previous >= conv.max_retries:
+            return self._fail(
+                line,
+                path,
+                "poison",
+                f"the sandbox or the worker died {previous} times converting this file; "
+                "quarantined",
+                attempts=previous,
+                poison=True,
+                counter=counter,
+            )
+        attempts = previous + 1
+        atomic_write(counter, json.dumps({"attempts": attempts, "file": path.name}).encode())
+        outcome = self._run_sandbox(line, path)
+        if outcome.failure is not None and outcome.detail.get("fork_server_died"):
+            if attempts >= conv.max_retries:
+                return self._fail(
+                    line,
+                    path,
+                    "poison",
+                    f"the sandbox died {attempts} times converting this file "
+                    f"(last: {outcome.message}); quarantined",
+                    attempts=attempts,
+                    poison=True,
+                    counter=counter,
+                    outcome=outcome,
+                )
+            self.log.warning(
+                "sandbox died during a conversion; the file is tried again",
+                converter=conv.name,
+                file=path.name,
+                attempts=attempts,
+            )
+            return FileOutcome(retry_at=time.time() + conv.retry_delay_seconds)
+        if outcome.failure is not None:
+            return self._fail(
+                line,
+                path,
+                outcome.failure,
+                outcome.message,
+                attempts=attempts,
+                counter=counter,
+                outcome=outcome,
+            )
+        if outcome.confidence < conv.reject_threshold:
+            why = f": {outcome.message}" if outcome.message else ""
+            return self._fail(
+                line,
+                path,
+                "rejected",
+                f"confidence {outcome.confidence:.2f} is below the reject threshold "
+                f"{conv.reject_threshold:.2f}{why}",
+                attempts=attempts,
+                counter=counter,
+                outcome=outcome,
+            )
+        try:
+            reports = self._prepare_reports(line, digest, outcome.reports)
+        except ValueError as exc:
+            return self._fail(
+                line,
+                path,
+                "invalid",
+                str(exc),
+                attempts=attempts,
+                counter=counter,
+                outcome=outcome,
+            )
+        if outcome.stdout or outcome.stderr:
+            self.log.info(
+                "converter wrote output",
+                converter=conv.name,
+                file=path.name,
+                stdout=outcome.stdout[-2000:],
+                stderr=outcome.stderr[-2000:],
+            )
+        try:
+            return self._deliver(line, path, reports, outcome, counter)
+        except OSError:
+            # We are alive, so the file did not kill us: not an attempt against it.
+            counter.unlink(missing_ok=True)
+            raise
+
+    def _run_sandbox(self, line: _Line, path: Path) -> SandboxOutcome:
+        conv = line.config
+        context = {
+            "station": line.station.model_dump(),
+            "reference_file": str(self.reference_file) if self.reference_file.exists() else None,
+            "converter_name": conv.name,
+            "reject_threshold": conv.reject_threshold,
+            "validate": self.validate_first,
+        }
+        sandbox = self._acquire()
+        try:
+            return sandbox.convert(conv.converter, conv.arguments, path, context)
+        finally:
+            self._release(sandbox)
+
+    def _prepare_reports(
+        self, line: _Line, digest: str, reports: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Assign derived ids, stamp the station identity, validate: the queue's bodies."""
+        prepared = []
+        for index, report in enumerate(reports):
+            if not isinstance(report, dict):
+                raise ValueError(f"report {index} is not a JSON object")
+            stamped = {
+                **report,
+                "id": report_id(line.config.name, digest, index),
+                "machineName": line.station.name,
+                "location": line.station.location,
+                "purpose": line.station.purpose,
+            }
+            try:
+                prepared.append(dump_report(parse_report(stamped)))
+            except ValidationError as exc:
+                raise ValueError(
+                    f"report {index} is not a valid WATS report: {describe_validation_error(exc)}"
+                ) from None
+        return prepared
+
+    def _deliver(
+        self,
+        line: _Line,
+        path: Path,
+        reports: list[dict[str, Any]],
+        outcome: SandboxOutcome,
+        counter: Path,
+    ) -> FileOutcome:
+        result = FileOutcome(converted=True)
+        # durably queued BEFORE the source is touched (invariant 3)
+        ids = self._enqueue_reports(line, path, reports, result)
+        final = self._post_action(line, path)
+        counter.unlink(missing_ok=True)
+        warnings = list(outcome.warnings)
+        if not reports:
+            warnings.append("the converter returned no reports")
+        self._announce_converted(line, final, ids, outcome, warnings, result)
+        return result
+
+    def _enqueue_reports(
+        self, line: _Line, source: Path, reports: list[dict[str, Any]], result: FileOutcome
+    ) -> list[str]:
+        """Queue every report durably; a ``report.queued`` event for each one new to the queue."""
+        conv = line.config
+        ids = []
+        for report in reports:
+            added = self.queue.enqueue(
+                report, converter=conv.name, source_file=str(source), station=line.station.name
+            )
+            ids.append(report["id"])
+            if added:
+                result.events.append(
+                    (
+                        topics.REPORT_QUEUED,
+                        {
+                            "id": report["id"],
+                            "converter": conv.name,
+                            "source": source.name,
+                            "station": line.station.name,
+                        },
+                    )
+                )
+        return ids
+
+    def _announce_converted(
+        self,
+        line: _Line,
+        final: Path,
+        ids: list[str],
+        outcome: SandboxOutcome,
+        warnings: list[str],
+        result: FileOutcome,
+    ) -> None:
+        """``file.converted``, and ``file.alarm`` when the confidence is below the alarm line."""
+        conv = line.config
+        result.events.append(
+            (
+                topics.FILE_CONVERTED,
+                {
+                    "converter": conv.name,
+                    "path": str(final),
+                    "report_ids": ids,
+                    "confidence": float(outcome.confidence),
+                    "warnings": warnings,
+                },
+            )
+        )
+        if outcome.confidence < conv.alarm_threshold:
+            result.events.append(
+                (
+                    topics.FILE_ALARM,
+                    {
+                        "converter": conv.name,
+                        "path": str(final),
+                        "confidence": float(outcome.confidence),
+                        "threshold": float(conv.alarm_threshold),
+                    },
+                )
+            )
+
+    def _post_action(self, line: _Line, path: Path) -> Path:
+        """Move to done/archive, or delete (``delete``; and ``keep``, whose original stayed in
+        the watch folder: this is the watcher's copy). Returns where the source is now."""
+        action = line.config.post_action
+        if action in ("move", "archive"):
+            folder = line.folders.archive if action == "archive" else line.folders.done
+            assert folder is not None
+            return durable_move(path, unique_destination(folder, path.name))
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        return path
+
+    def _fail(
+        self,
+        line: _Line,
+        path: Path,
+        reason: str,
+        message: str,
+        *,
+        attempts: int,
+        poison: bool = False,
+        counter: Path | None = None,
+        outcome: SandboxOutcome | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> FileOutcome:
+        """Move the file to the error folder with its reason file (written first, so a kill
+        in between leaves the file in pending to be handled again, never a file without one)."""
+        conv = line.config
+        if not (path.exists() or path.is_symlink()):
+            self.log.warning(
+                "file vanished from pending during its conversion; nothing to move",
+                converter=conv.name,
+                file=path.name,
+                reason=reason,
+                message=message,
+            )
+            if counter is not None:
+                counter.unlink(missing_ok=True)
+            return FileOutcome()
+        destination = unique_destination(line.folders.error, path.name)
+        reason_file = error_file_for(destination)
+        facts: dict[str, Any] = {
+            "converter": conv.name,
+            "converter_spec": conv.converter,
+            "file": path.name,
+            "reason": reason,
+            "message": message,
+            "attempts": attempts,
+            "at": time.time(),
+        }
+        _add_failure_facts(facts, outcome, detail)
+        atomic_write(reason_file, json.dumps(facts, indent=1, default=str).encode())
+        durable_move(path, destination)
+        if counter is not None:
+            counter.unlink(missing_ok=True)
+        self.log.warning(
+            "file failed", converter=conv.name, file=path.name, reason=reason, message=message
+        )
+        return FileOutcome(
+            failed=True,
+            events=[
+                (
+                    topics.FILE_FAILED,
+                    {
+                        "converter": conv.name,
+                        "path": str(destination),
+                        "reason": reason,
+                        "error_file": str(reason_file),
+                        "poison": poison,
+                    },
+                )
+            ],
+        )
+
+
+def _now() -> datetime:
+    """Local wall-clock time, zone-aware: cron schedules are in local time."""
+    return datetime.now().astimezone()
+
+
+def _add_failure_facts(
+    facts: dict[str, Any], outcome: SandboxOutcome | None, detail: dict[str, Any] | None
+) -> None:
+    """Add what the sandbox said (captured output, exception or signal, detail) to an error
+    file's facts."""
+    details = dict(detail or {})
+    if outcome is not None:
+        details.update(outcome.detail)
+        facts["stdout"] = outcome.stdout[-_MAX_CAPTURE_IN_ERROR:]
+        facts["stderr"] = outcome.stderr[-_MAX_CAPTURE_IN_ERROR:]
+        facts["duration"] = round(outcome.duration, 4)
+        if outcome.confidence:
+            facts["confidence"] = outcome.confidence
+    for key in ("exception", "traceback", "signal", "signal_name", "exit_code", "limit"):
+        if key in details:
+            facts[key] = details[key]
+    facts["detail"] = {k: v for k, v in details.items() if k != "traceback"}
+
+
+def _read_attempts(counter: Path) -> int:
+    try:
+        data = json.loads(counter.read_bytes())
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError):
+        return 1  # a torn counter cannot exist (atomic writes); count it as one attempt anyway
+    attempts = data.get("attempts") if isinstance(data, dict) else None
+    return attempts if isinstance(attempts, int) and attempts >= 0 else 1

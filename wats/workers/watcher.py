@@ -1,0 +1,1015 @@
+"""The watcher worker: takes finished files out of the watch folders, into the pending folders.
+
+Why a separate step: a test station writes a result file whenever it likes, at any speed, and
+may still be writing when the file first appears. The watcher's one job is to decide when a file
+is *finished* and then hand it over durably — a rename into the converter's pending folder — so
+that everything after it works on complete files only, and so that the hand-over is a fact on
+disk (DESIGN invariant 1), not a message that could be lost.
+
+Readiness. A file is ready when its writer closed it (inotify ``IN_CLOSE_WRITE``, seen as
+watchdog's ``FileClosedEvent``), when it was renamed into the folder (a rename is atomic: the
+content is complete), or when its size and mtime stayed the same for ``debounce_ms``
+(arg, default 500) — the fallback where close events do not exist (Windows, network shares) and
+for files found by a scan. A folder-kind converter takes sub-folders instead: one is ready when
+its readiness marker appears, or when it holds ``min_file_count`` files and has been stable for
+the debounce.
+
+Hand-over. A ready file is moved with :func:`wats.fsutil.durable_move` into the converter's
+pending folder (name kept; ``name (1).ext`` on a clash), then ``file.pending`` is published;
+``file.detected`` is published when a matching file is first seen. ``post_action = "keep"``
+copies instead and remembers the file in a ledger (``<state>/watcher-kept.jsonl``) so it is not
+taken again until it changes.
+
+Scans. Events are hints: at start and every ``rescan_seconds`` (arg, default 30) every watch
+folder is scanned, so files that arrived while the worker was down, or whose events were lost,
+are taken too. Temp files (``.*.tmp``) and the readiness marker are never taken; a symlink that
+points outside its watch folder is refused (left in place, logged once).
+
+Threads. watchdog calls back on its observer threads; those only put events on a thread-safe
+queue. An "event pump" job of the worker base (:meth:`Worker.run_in_thread`) waits on that queue
+and hands each batch to the loop, which does the bookkeeping and publishes. Moves (fsync-heavy)
+run as background jobs in batches, so the loop, and with it the heartbeat, never waits on a disk.
+
+Commands: ``watcher.status`` (counters, folders), ``watcher.rescan`` (scan now).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import errno
+import json
+import os
+import queue
+import shutil
+import stat
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+from wats.config.folders import converter_folders, site_converters_dir
+from wats.config.models import ClientConfig
+from wats.converters.base import matches_patterns
+from wats.converters.loader import load_converter_class
+from wats.fsutil import (
+    atomic_write,
+    durable_move,
+    fsync_dir,
+    is_temp_name,
+    temp_name_for,
+    unique_destination,
+)
+from wats.protocol import topics
+from wats.workers.base import Timer, Worker, handles
+
+__all__ = [
+    "DEFAULT_DEBOUNCE_MS",
+    "DEFAULT_RESCAN_SECONDS",
+    "KeepLedger",
+    "Observation",
+    "ReadinessTracker",
+    "WatchTarget",
+    "WatcherWorker",
+    "durable_copy",
+    "folder_signature",
+    "matches",
+    "scan_target",
+    "targets_from_config",
+]
+
+DEFAULT_DEBOUNCE_MS = 500
+DEFAULT_RESCAN_SECONDS = 30.0
+DEFAULT_BATCH_SIZE = 200
+LEDGER_FILE = "watcher-kept.jsonl"
+
+Kind = Literal["file", "folder"]
+
+
+# ---- names and patterns -------------------------------------------------------------------
+
+
+def matches(name: str, patterns: Sequence[str]) -> bool:
+    """True when ``name`` matches one of the fnmatch ``patterns``, ignoring case (the SDK's rule,
+    :func:`wats.converters.base.matches_patterns`); an empty list matches nothing."""
+    return bool(patterns) and matches_patterns(name, patterns)
+
+
+# ---- what to watch --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """One converter's view of its watch folder: what to take from it, and where to put it.
+
+    ``excluded`` are folders under ``watch`` that must never be scanned (the converter's own
+    pending/done/error/archive/state folders, when someone configured them inside it).
+    """
+
+    converter: str
+    kind: Kind
+    watch: Path
+    pending: Path
+    state: Path
+    file_patterns: tuple[str, ...]
+    folder_patterns: tuple[str, ...] = ("*",)
+    recursive: bool = False
+    readiness_marker: str = "COMPLETE.marker"
+    min_file_count: int = 0
+    keep: bool = False
+    excluded: tuple[Path, ...] = ()
+
+    def ignores(self, name: str) -> bool:
+        """Names this converter never takes: temp files and the readiness marker."""
+        return is_temp_name(name) or name.lower() == self.readiness_marker.lower()
+
+    def takes_file(self, name: str) -> bool:
+        """A file kind converter takes this file name."""
+        return not self.ignores(name) and matches(name, self.file_patterns)
+
+    def takes_folder(self, name: str) -> bool:
+        """A folder kind converter takes this sub-folder name (hidden folders never)."""
+        return not name.startswith(".") and matches(name, self.folder_patterns)
+
+    def is_excluded(self, path: Path) -> bool:
+        """``path`` lies in one of the excluded folders."""
+        return any(path == ex or ex in path.parents for ex in self.excluded)
+
+
+def targets_from_config(config: ClientConfig) -> list[WatchTarget]:
+    """One :class:`WatchTarget` per enabled file or folder converter (scheduled ones have
+    nothing to watch). Kind and patterns default to the converter class's own."""
+    targets: list[WatchTarget] = []
+    for conv in config.converters:
+        if not conv.enabled:
+            continue
+        folders = converter_folders(config, conv)
+        patterns = tuple(conv.file_patterns or ())
+        kind = conv.kind
+        if conv.file_patterns is None or kind is None:
+            cls = load_converter_class(conv.converter, site_converters_dir(config))
+            patterns = patterns if conv.file_patterns is not None else tuple(cls.file_patterns)
+            kind = kind or cls.kind
+        if kind not in ("file", "folder"):
+            continue
+        watch = folders.watch.resolve()
+        inside = (folders.pending, folders.done, folders.error, folders.archive, folders.state)
+        resolved = [p.resolve() for p in inside if p is not None]
+        targets.append(
+            WatchTarget(
+                converter=conv.name,
+                kind=kind,
+                watch=watch,
+                pending=folders.pending,
+                state=folders.state,
+                file_patterns=patterns,
+                folder_patterns=tuple(conv.folder_patterns or ("*",)),
+                recursive=conv.recursive,
+                readiness_marker=conv.readiness_marker,
+                min_file_count=conv.min_file_count,
+                keep=conv.post_action == "keep",
+                excluded=tuple(p for p in resolved if p == watch or watch in p.parents),
+            )
+        )
+    return targets
+
+
+# ---- readiness ------------------------------------------------------------------------------
+
+
+class Observation(enum.Enum):
+    """What a fresh look at a candidate told the tracker."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    SAME = "same"
+
+
+@dataclass
+class _Candidate:
+    signature: tuple[int, int]
+    changed_at: float
+    eligible: bool
+    closed: bool = False
+    taken: bool = False
+
+
+class ReadinessTracker:
+    """Decides when a file (or folder) is finished, from observations fed to it.
+
+    Pure bookkeeping — no filesystem access — so the rules are unit-testable with made-up
+    times: a candidate is ready once it is *eligible* (a folder may not be, yet) and either was
+    closed by its writer (or renamed in) since its last change, or its signature (size, mtime)
+    has not changed for ``debounce`` seconds. A change clears an earlier close: the writer came
+    back. ``take`` hands a ready candidate out once; ``forget`` drops it (moved or gone),
+    ``release`` puts it back (a move failed; try again after another debounce).
+    """
+
+    def __init__(self, debounce: float) -> None:
+        self.debounce = debounce
+        self._items: dict[Path, _Candidate] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def observe(
+        self, key: Path, signature: tuple[int, int], now: float, *, eligible: bool = True
+    ) -> Observation:
+        """Record a look at ``key`` (its ``(size, mtime_ns)``-like ``signature``) at ``now``."""
+        item = self._items.get(key)
+        if item is None:
+            self._items[key] = _Candidate(signature, now, eligible)
+            return Observation.NEW
+        item.eligible = eligible
+        if item.signature != signature:
+            item.signature = signature
+            item.changed_at = now
+            item.closed = False
+            return Observation.CHANGED
+        return Observation.SAME
+
+    def mark_closed(self, key: Path) -> None:
+        """The writer closed ``key`` (or renamed it in): ready without waiting for stability."""
+        item = self._items.get(key)
+        if item is not None:
+            item.closed = True
+
+    def due(self, now: float) -> list[Path]:
+        """Candidates worth a final look now: closed, or unchanged for the debounce."""
+        return [
+            key
+            for key, item in self._items.items()
+            if not item.taken
+            and item.eligible
+            and (item.closed or now - item.changed_at >= self.debounce)
+        ]
+
+    def is_ready(self, key: Path, now: float) -> bool:
+        """``key`` is eligible, not handed out, and closed or stable for the debounce."""
+        item = self._items.get(key)
+        return (
+            item is not None
+            and not item.taken
+            and item.eligible
+            and (item.closed or now - item.changed_at >= self.debounce)
+        )
+
+    def next_deadline(self) -> float | None:
+        """When the earliest waiting candidate becomes stable (None: nobody is waiting)."""
+        times = [
+            item.changed_at + self.debounce
+            for item in self._items.values()
+            if not item.taken and item.eligible and not item.closed
+        ]
+        return min(times) if times else None
+
+    def take(self, key: Path) -> None:
+        """Hand ``key`` out (to a move); it is not due again until released."""
+        self._items[key].taken = True
+
+    def is_taken(self, key: Path) -> bool:
+        """``key`` is being moved right now."""
+        item = self._items.get(key)
+        return item is not None and item.taken
+
+    def release(self, key: Path, now: float) -> None:
+        """A move of ``key`` did not happen: wait another debounce before the next try."""
+        item = self._items.get(key)
+        if item is not None:
+            item.taken = False
+            item.closed = False
+            item.changed_at = now
+
+    def forget(self, key: Path) -> None:
+        """Drop ``key`` (moved, vanished, or no longer wanted)."""
+        self._items.pop(key, None)
+
+    def signature(self, key: Path) -> tuple[int, int]:
+        """The last signature observed for ``key``."""
+        return self._items[key].signature
+
+    def candidates(self) -> list[Path]:
+        """Every tracked candidate."""
+        return list(self._items)
+
+
+def folder_signature(folder: Path, target: WatchTarget) -> tuple[tuple[int, int], int, bool]:
+    """``((count, hash), count, has_marker)`` of a folder-kind candidate.
+
+    The signature changes whenever a file is added, removed, grows or is touched; ``count``
+    is the number of files the converter would get (matching files, no temp files, no marker).
+    """
+    count = 0
+    has_marker = False
+    parts: list[tuple[str, int, int]] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not is_temp_name(d)]
+        for name in files:
+            if name.lower() == target.readiness_marker.lower():
+                has_marker = True
+                continue
+            if is_temp_name(name):
+                continue
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                continue
+            parts.append((os.path.join(root, name), st.st_size, st.st_mtime_ns))
+            if matches(name, target.file_patterns):
+                count += 1
+    parts.sort()
+    return (len(parts), hash(tuple(parts))), count, has_marker
+
+
+# ---- scanning -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """One candidate a scan found: a regular file or a folder, and its signature."""
+
+    target: WatchTarget
+    path: Path
+    signature: tuple[int, int]
+    size: int
+
+
+def scan_target(target: WatchTarget, refuse: set[Path] | None = None) -> Iterator[Found]:
+    """Every candidate now in ``target``'s watch folder (files, or sub-folders for folder kind).
+
+    Files that vanish mid-scan are skipped; symlinks are never followed: one pointing outside
+    the watch folder is added to ``refuse`` (the caller logs it once), one pointing inside is
+    skipped because its target is taken under its own name.
+    """
+    stack = [target.watch]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                if entry.is_symlink():
+                    if refuse is not None and not _points_inside(path, target.watch):
+                        refuse.add(path)
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if target.is_excluded(path) or is_temp_name(entry.name):
+                        continue
+                    if target.kind == "folder" and folder == target.watch:
+                        if target.takes_folder(entry.name):
+                            yield _found_folder(target, path)
+                    elif target.kind == "file" and target.recursive:
+                        stack.append(path)
+                    continue
+                if target.kind == "file" and target.takes_file(entry.name):
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode):
+                        yield Found(target, path, (st.st_size, st.st_mtime_ns), st.st_size)
+            except FileNotFoundError:
+                continue
+
+
+def _found_folder(target: WatchTarget, path: Path) -> Found:
+    signature, count, _ = folder_signature(path, target)
+    return Found(target, path, signature, count)
+
+
+def _points_inside(link: Path, root: Path) -> bool:
+    try:
+        resolved = link.resolve(strict=False)
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+    return resolved == root or root in resolved.parents
+
+
+# ---- keep mode ledger ---------------------------------------------------------------------
+
+
+class KeepLedger:
+    """The files a ``post_action = "keep"`` converter already copied, so each is taken once.
+
+    An entry is (path relative to the watch folder, size, mtime_ns): a file rewritten in place
+    is new content and is taken again. The ledger is an append-only JSON-lines file, fsynced per
+    entry (the copy into pending is durable before the entry is written: a crash in between
+    copies the file a second time, and the converter's content-derived report ids make that
+    copy a no-op). A torn last line (kill -9 mid-append) is ignored; :meth:`compact` rewrites
+    the file atomically without entries whose source is gone.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: set[tuple[str, int, int]] = set()
+        self.load()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def load(self) -> None:
+        """Read the ledger (a missing file is an empty ledger)."""
+        self._entries.clear()
+        try:
+            text = self.path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return
+        for line in text.splitlines():
+            try:
+                data = json.loads(line)
+                self._entries.add((str(data["path"]), int(data["size"]), int(data["mtime_ns"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+
+    def contains(self, rel: str, size: int, mtime_ns: int) -> bool:
+        """This exact version of the file was copied already."""
+        return (rel, size, mtime_ns) in self._entries
+
+    def add(self, rel: str, size: int, mtime_ns: int) -> None:
+        """Remember a copied file, durably."""
+        entry = (rel, size, mtime_ns)
+        if entry in self._entries:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"path": rel, "size": size, "mtime_ns": mtime_ns}) + "\n"
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if created:
+            fsync_dir(self.path.parent)
+        self._entries.add(entry)
+
+    def compact(self, still_there: Iterable[str]) -> int:
+        """Keep only entries whose relative path is in ``still_there``; returns how many went."""
+        keep = set(still_there)
+        before = len(self._entries)
+        self._entries = {e for e in self._entries if e[0] in keep}
+        removed = before - len(self._entries)
+        if removed:
+            lines = "".join(
+                json.dumps({"path": p, "size": s, "mtime_ns": m}) + "\n"
+                for p, s, m in sorted(self._entries)
+            )
+            atomic_write(self.path, lines.encode("utf-8"))
+        return removed
+
+
+# ---- durable copy (keep mode) -----------------------------------------------------------------
+
+
+def durable_copy(src: Path, dst: Path) -> None:
+    """Copy a file (or a folder tree) to ``dst`` durably: into a ``.<name>.<random>.tmp`` sibling
+    of ``dst``, fsync every file, rename into place, fsync the folder. A crash leaves only a temp
+    name, which scanners skip and ``remove_stale_temp_files`` cleans."""
+    tmp = dst.parent / temp_name_for(dst.name)
+    try:
+        if src.is_dir():
+            shutil.copytree(src, tmp, symlinks=True)
+            for root, _dirs, files in os.walk(tmp):
+                for name in files:
+                    _fsync_file(Path(root) / name)
+                fsync_dir(Path(root))
+        else:
+            shutil.copy2(src, tmp)
+            _fsync_file(tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        raise
+    fsync_dir(dst.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---- moves (run in background jobs) -----------------------------------------------------------
+
+
+@dataclass
+class _Move:
+    target: WatchTarget
+    src: Path
+    size: int
+    signature: tuple[int, int]
+
+
+@dataclass
+class _Moved:
+    move: _Move
+    dest: Path | None = None
+    vanished: bool = False
+    error: str | None = None
+
+
+def _hand_over(move: _Move) -> _Moved:
+    """Move (or copy, keep mode) one ready candidate into its pending folder."""
+    target = move.target
+    try:
+        target.pending.mkdir(parents=True, exist_ok=True)
+        dest = unique_destination(target.pending, move.src.name)
+        if target.keep:
+            durable_copy(move.src, dest)
+        else:
+            durable_move(move.src, dest)
+        return _Moved(move, dest=dest)
+    except FileNotFoundError:
+        if move.src.exists():
+            raise
+        return _Moved(move, vanished=True)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return _Moved(move, vanished=True)
+        return _Moved(move, error=f"{type(exc).__name__}: {exc}")
+
+
+def _hand_over_all(moves: list[_Move]) -> list[_Moved]:
+    results: list[_Moved] = []
+    for move in moves:
+        try:
+            results.append(_hand_over(move))
+        except Exception as exc:  # one bad file must not lose the outcomes of the batch
+            results.append(_Moved(move, error=f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+# ---- the worker -----------------------------------------------------------------------------
+
+
+@dataclass
+class _FsEvent:
+    kind: str  # created | modified | closed | moved | deleted
+    path: Path
+    dest: Path | None
+    is_directory: bool
+
+
+_STOP_PUMP = object()
+
+
+class _Forwarder(FileSystemEventHandler):
+    """watchdog's side: put each event on the queue (observer thread; nothing else)."""
+
+    def __init__(self, events: queue.SimpleQueue[Any]) -> None:
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        dest = os.fsdecode(event.dest_path) if event.dest_path else None
+        self.events.put(
+            _FsEvent(
+                event.event_type,
+                Path(os.fsdecode(event.src_path)),
+                Path(dest) if dest else None,
+                bool(event.is_directory),
+            )
+        )
+
+
+@dataclass
+class _Stats:
+    moved: int = 0
+    detected: int = 0
+    refused: int = 0
+    move_errors: int = 0
+    scans: int = 0
+    last_scan_seconds: float = 0.0
+    last_error: str | None = None
+    per_converter: dict[str, int] = field(default_factory=dict)
+
+
+class WatcherWorker(Worker):
+    """Moves finished files from the watch folders into the pending folders (module docstring).
+
+    Args: ``debounce_ms`` (500), ``rescan_seconds`` (30), ``batch_size`` (moves per background
+    job, 200), ``observer`` (``"auto"`` = watchdog's best for the platform, ``"polling"``).
+    """
+
+    targets: list[WatchTarget]
+
+    def setup(self) -> None:
+        """Resolve the targets, start the observers, then scan at once and every interval."""
+        self.debounce = float(self.args.get("debounce_ms", DEFAULT_DEBOUNCE_MS)) / 1000.0
+        self.rescan_interval = float(self.args.get("rescan_seconds", DEFAULT_RESCAN_SECONDS))
+        self.batch_size = max(1, int(self.args.get("batch_size", DEFAULT_BATCH_SIZE)))
+        self.targets = targets_from_config(self.config)
+        self.tracker = ReadinessTracker(self.debounce)
+        self.stats = _Stats()
+        self._owner: dict[Path, WatchTarget] = {}  # tracked candidate -> its converter
+        self._refused: set[Path] = set()
+        self._failures: dict[Path, int] = {}  # failed moves per source, for the backoff
+        self._ready: list[Path] = []  # ready, waiting for a move job
+        self._moving = False
+        self._check_timer: Timer | None = None
+        self._check_at: float | None = None
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.ledgers: dict[str, KeepLedger] = {}
+        for target in self.targets:
+            target.watch.mkdir(parents=True, exist_ok=True)
+            target.pending.mkdir(parents=True, exist_ok=True)
+            if target.keep:
+                self.ledgers[target.converter] = KeepLedger(target.state / LEDGER_FILE)
+        self._observer = self._start_observer()
+        self._pump()
+        self.every(self.rescan_interval, self.rescan, first=0)
+        self.ready = True
+        self.log.info(
+            "watching",
+            folders=[str(t.watch) for t in self.targets],
+            debounce_ms=round(self.debounce * 1000),
+        )
+
+    def stop(self, reason: str = "requested") -> None:
+        """Also release the event pump (safe from a signal handler: a SimpleQueue put)."""
+        events = getattr(self, "_events", None)
+        if events is not None:
+            events.put(_STOP_PUMP)
+        super().stop(reason)
+
+    def teardown(self) -> None:
+        """Stop the observer threads."""
+        observer = getattr(self, "_observer", None)
+        if observer is not None:
+            observer.stop()
+            observer.join(5)
+
+    def heartbeat_detail(self) -> dict[str, Any]:
+        """Files moved, folders watched, candidates waiting."""
+        return {
+            "moved": self.stats.moved,
+            "watched": len({t.watch for t in self.targets}),
+            "tracking": len(self.tracker),
+            "refused": self.stats.refused,
+        }
+
+    # ---- observers and the event pump -----------------------------------------------------
+
+    def _start_observer(self) -> BaseObserver:
+        if self.args.get("observer") == "polling":
+            from watchdog.observers.polling import PollingObserver
+
+            observer: BaseObserver = PollingObserver(timeout=max(self.debounce / 2, 0.1))
+        else:
+            observer = Observer()
+        handler = _Forwarder(self._events)
+        recursive: dict[Path, bool] = {}
+        for target in self.targets:
+            # Folder kind needs events inside its sub-folders (the marker appearing).
+            deep = target.recursive or target.kind == "folder"
+            recursive[target.watch] = recursive.get(target.watch, False) or deep
+        for folder, deep in recursive.items():
+            observer.schedule(handler, str(folder), recursive=deep)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _pump(self) -> None:
+        if not self.stopping:
+            self.run_in_thread(self._next_events, self._on_events, name="fs-events")
+
+    def _next_events(self) -> list[Any]:
+        batch = [self._events.get()]
+        with contextlib.suppress(queue.Empty):
+            while len(batch) < 10_000:
+                batch.append(self._events.get_nowait())
+        return batch
+
+    def _on_events(self, batch: list[Any] | None, error: BaseException | None) -> None:
+        if error is not None:
+            raise RuntimeError("the filesystem event pump failed") from error
+        now = time.time()
+        for item in batch or []:
+            if item is _STOP_PUMP:
+                return
+            self._handle_event(item, now)
+        self._after_changes(now)
+        self._pump()
+
+    def _handle_event(self, event: _FsEvent, now: float) -> None:
+        if event.kind == "moved" and event.dest is not None:
+            self._forget_path(event.path)
+            self._look_at(event.dest, now, closed=True)
+        elif event.kind == "deleted":
+            self._forget_path(event.path)
+        else:
+            self._look_at(event.path, now, closed=event.kind == "closed")
+
+    def _forget_path(self, path: Path) -> None:
+        if path in self._owner and not self.tracker.is_taken(path):
+            self.tracker.forget(path)
+            self._owner.pop(path, None)
+
+    def _look_at(self, path: Path, now: float, *, closed: bool) -> None:
+        """An event touched ``path``: find the candidate it belongs to and observe it."""
+        for target in self.targets:
+            key = self._candidate_for(target, path)
+            if key is None:
+                continue
+            owner = self._owner.get(key)
+            if owner is not None and owner is not target:
+                continue
+            if target.kind == "folder":
+                self._observe_folder(target, key, now)
+            elif self._observe_file(target, key, now) and closed:
+                self.tracker.mark_closed(key)
+            return
+
+    def _candidate_for(self, target: WatchTarget, path: Path) -> Path | None:
+        root = target.watch
+        if path == root or root not in path.parents or target.is_excluded(path):
+            return None
+        rel = path.relative_to(root)
+        if any(is_temp_name(part) for part in rel.parts):
+            return None
+        if target.kind == "folder":
+            first = root / rel.parts[0]
+            return first if target.takes_folder(rel.parts[0]) else None
+        if len(rel.parts) > 1 and not target.recursive:
+            return None
+        return path if target.takes_file(path.name) else None
+
+    # ---- observing candidates ---------------------------------------------------------------
+
+    def _observe_file(self, target: WatchTarget, path: Path, now: float) -> bool:
+        """Stat and observe a file candidate; False when it is not (or no longer) one."""
+        if self.tracker.is_taken(path):
+            return False
+        try:
+            st = path.lstat()
+        except (FileNotFoundError, NotADirectoryError):
+            self._forget_path(path)
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            if not _points_inside(path, target.watch):
+                self._refuse(path)
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        return self._observe(target, path, (st.st_size, st.st_mtime_ns), st.st_size, now)
+
+    def _observe_folder(self, target: WatchTarget, path: Path, now: float) -> bool:
+        if self.tracker.is_taken(path):
+            return False
+        if path.is_symlink():
+            if not _points_inside(path, target.watch):
+                self._refuse(path)
+            return False
+        if not path.is_dir():
+            self._forget_path(path)
+            return False
+        signature, count, has_marker = folder_signature(path, target)
+        return self._observe(
+            target,
+            path,
+            signature,
+            count,
+            now,
+            eligible=has_marker or (0 < target.min_file_count <= count),
+            marker=has_marker,
+        )
+
+    def _observe(
+        self,
+        target: WatchTarget,
+        path: Path,
+        signature: tuple[int, int],
+        size: int,
+        now: float,
+        *,
+        eligible: bool = True,
+        marker: bool = False,
+    ) -> bool:
+        if target.keep and self._already_kept(target, path, signature):
+            return False
+        seen = self.tracker.observe(path, signature, now, eligible=eligible)
+        self._owner[path] = target
+        if marker:
+            self.tracker.mark_closed(path)
+        if seen is Observation.NEW:
+            self.stats.detected += 1
+            self.publish(
+                topics.FILE_DETECTED,
+                {"converter": target.converter, "path": str(path), "size": size},
+            )
+        return True
+
+    def _already_kept(self, target: WatchTarget, path: Path, signature: tuple[int, int]) -> bool:
+        ledger = self.ledgers.get(target.converter)
+        rel = path.relative_to(target.watch).as_posix()
+        return ledger is not None and ledger.contains(rel, *signature)
+
+    def _refuse(self, path: Path) -> None:
+        if path not in self._refused:
+            self._refused.add(path)
+            self.stats.refused += 1
+            self.log.warning(
+                "symlink pointing outside the watch folder refused; left in place",
+                path=str(path),
+            )
+
+    # ---- scans ------------------------------------------------------------------------------
+
+    def rescan(self) -> int:
+        """Scan every watch folder; returns how many candidates are tracked afterwards.
+
+        Anything the events missed (worker down, events dropped, a network share without
+        events) becomes a candidate here and follows the same readiness rules.
+        """
+        started = time.perf_counter()
+        now = time.time()
+        refused: set[Path] = set()
+        seen: set[Path] = set()
+        for target in self.targets:
+            present: set[str] = set()
+            for found in scan_target(target, refused):
+                present.add(found.path.relative_to(target.watch).as_posix())
+                owner = self._owner.get(found.path)
+                if owner is not None and owner is not target:
+                    continue
+                if found.path in seen:
+                    continue
+                seen.add(found.path)
+                if self.tracker.is_taken(found.path):
+                    continue
+                if target.kind == "folder":
+                    self._observe_folder(target, found.path, now)
+                else:
+                    self._observe(target, found.path, found.signature, found.size, now)
+            ledger = self.ledgers.get(target.converter)
+            if ledger is not None:
+                ledger.compact(present)
+        for path in refused:
+            self._refuse(path)
+        # Candidates a scan no longer finds are gone (deleted, or moved by someone else).
+        for key in self.tracker.candidates():
+            if key not in seen and not self.tracker.is_taken(key):
+                self.tracker.forget(key)
+                self._owner.pop(key, None)
+        self.stats.scans += 1
+        self.stats.last_scan_seconds = round(time.perf_counter() - started, 4)
+        self._after_changes(now)
+        return len(self.tracker)
+
+    # ---- from ready to moved ------------------------------------------------------------------
+
+    def _after_changes(self, now: float) -> None:
+        """Collect what became ready, start a move job, and arm the next stability check."""
+        for key in self.tracker.due(now):
+            target = self._owner.get(key)
+            if target is None:
+                self.tracker.forget(key)
+                continue
+            if not self._still_ready(target, key, now):
+                continue
+            self.tracker.take(key)
+            self._ready.append(key)
+        self._start_moves()
+        self._arm_check()
+
+    def _still_ready(self, target: WatchTarget, key: Path, now: float) -> bool:
+        """A last look before the move: a debounced candidate must not have changed."""
+        if target.kind == "folder":
+            self._observe_folder(target, key, now)
+        else:
+            self._observe_file(target, key, now)
+        return self.tracker.is_ready(key, now)
+
+    def _arm_check(self) -> None:
+        deadline = self.tracker.next_deadline()
+        if deadline is None:
+            return
+        if self._check_at is not None and self._check_at <= deadline:
+            return
+        if self._check_timer is not None:
+            self._check_timer.cancel()
+        self._check_at = deadline
+        self._check_timer = self.after(max(0.0, deadline - time.time()) + 0.005, self._on_check)
+
+    def _on_check(self) -> None:
+        self._check_timer = None
+        self._check_at = None
+        self._after_changes(time.time())
+
+    def _start_moves(self) -> None:
+        if self._moving or not self._ready:
+            return
+        batch_keys, self._ready = self._ready[: self.batch_size], self._ready[self.batch_size :]
+        moves = []
+        for key in batch_keys:
+            target = self._owner[key]
+            signature = self.tracker.signature(key)
+            moves.append(_Move(target, key, signature[0], signature))
+        self._moving = True
+        self.run_in_thread(lambda: _hand_over_all(moves), self._on_moved, name="move")
+
+    def _on_moved(self, results: list[_Moved] | None, error: BaseException | None) -> None:
+        self._moving = False
+        if error is not None:
+            raise RuntimeError("a move job failed") from error
+        now = time.time()
+        for result in results or []:
+            move = result.move
+            target = move.target
+            if result.error is None:
+                self._failures.pop(move.src, None)
+            if result.dest is not None:
+                if target.keep:
+                    self._record_kept(target, move)
+                self.tracker.forget(move.src)
+                self._owner.pop(move.src, None)
+                self.stats.moved += 1
+                self.stats.per_converter[target.converter] = (
+                    self.stats.per_converter.get(target.converter, 0) + 1
+                )
+                self.tick()
+                self.publish(
+                    topics.FILE_PENDING,
+                    {
+                        "converter": target.converter,
+                        "path": str(result.dest),
+                        "source": str(move.src),
+                    },
+                )
+            elif result.vanished:
+                self.tracker.forget(move.src)
+                self._owner.pop(move.src, None)
+            else:
+                self._move_failed(move.src, result.error or "unknown error", now)
+        self._start_moves()
+        self._arm_check()
+
+    def _move_failed(self, src: Path, error: str, now: float) -> None:
+        """Try again later, backing off (1 s doubling to 60 s) so a file that cannot be moved
+        (permissions, a full disk) neither spins nor floods the log: warned once per file."""
+        self.stats.move_errors += 1
+        self.stats.last_error = error
+        failures = self._failures.get(src, 0) + 1
+        self._failures[src] = failures
+        log = self.log.warning if failures == 1 else self.log.debug
+        log("move failed; will retry", path=str(src), error=error, failures=failures)
+        delay = min(2.0 ** (failures - 1), 60.0)
+        self.tracker.release(src, now + delay - self.debounce)
+
+    def _record_kept(self, target: WatchTarget, move: _Move) -> None:
+        ledger = self.ledgers.get(target.converter)
+        if ledger is not None:
+            rel = move.src.relative_to(target.watch).as_posix()
+            ledger.add(rel, *move.signature)
+
+    # ---- commands ---------------------------------------------------------------------------
+
+    @handles("watcher.status")
+    def status_command(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Counters and the folders watched, per converter."""
+        return {
+            "moved": self.stats.moved,
+            "detected": self.stats.detected,
+            "refused": self.stats.refused,
+            "move_errors": self.stats.move_errors,
+            "scans": self.stats.scans,
+            "last_scan_seconds": self.stats.last_scan_seconds,
+            "last_error": self.stats.last_error,
+            "tracking": len(self.tracker),
+            "waiting_to_move": len(self._ready),
+            "debounce_ms": round(self.debounce * 1000),
+            "rescan_seconds": self.rescan_interval,
+            "converters": [
+                {
+                    "name": t.converter,
+                    "kind": t.kind,
+                    "watch": str(t.watch),
+                    "pending": str(t.pending),
+                    "patterns": list(t.file_patterns),
+                    "recursive": t.recursive,
+                    "keep": t.keep,
+                    "moved": self.stats.per_converter.get(t.converter, 0),
+                }
+                for t in self.targets
+            ],
+        }
+
+    @handles("watcher.rescan")
+    def rescan_command(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Scan every watch folder now; the reply says how many candidates are tracked."""
+        return {"tracking": self.rescan()}

@@ -238,6 +238,18 @@ def test_an_interrupted_slot_is_run_again_with_the_same_time(tmp_path: Path) -> 
     assert start.gave_up and start.slot == slot  # max_retries reached: poison, not a loop
 
 
+def test_a_run_that_failed_while_the_worker_lived_does_not_count(tmp_path: Path) -> None:
+    cfg = conv(schedule_interval_seconds=60, max_retries=1)
+    now = local("2024-05-01T10:00:00")
+    runs = ScheduledRuns(cfg, tmp_path, now)
+    slot = now + timedelta(minutes=1)
+    for _ in range(3):
+        start = runs.begin(slot)
+        assert not start.gave_up and start.attempt == 1
+        runs.not_counted(slot)
+    assert ScheduledRuns(cfg, tmp_path).due(now) == slot  # still begun: run again
+
+
 def test_the_state_file_is_json_and_a_broken_one_starts_afresh(tmp_path: Path) -> None:
     now = local("2024-05-01T10:00:00")
     runs = ScheduledRuns(conv(schedule_interval_seconds=60), tmp_path, now)

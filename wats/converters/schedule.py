@@ -186,11 +186,12 @@ class ScheduledRuns:
         self._state.update(completed=slot.isoformat(), started=None, attempts=0)
         self._save()
 
-    def abandon(self, slot: datetime) -> None:
-        """Forget a begun slot without completing it (the run could not start, e.g. the worker
-        is stopping); it is due again at the next look."""
-        if self.started == slot:
-            self._state.update(started=None, attempts=0)
+    def not_counted(self, slot: datetime) -> None:
+        """Take back the attempt ``begin`` counted: the run failed while the worker lived (e.g.
+        the done folder is unreachable), so the slot did not kill anything; it stays begun and
+        is run again, with the same ids, until it finishes."""
+        if self.started == slot and int(self._state.get("attempts") or 0) > 0:
+            self._state["attempts"] = int(self._state["attempts"]) - 1
             self._save()
 
     # -- the file -------------------------------------------------------------------------

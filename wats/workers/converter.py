@@ -384,7 +384,11 @@ class ConverterWorker(Worker):
         sched.running = False
         self.tick()
         conv = sched.line.config
-        if error is not None:  # the slot stays begun: it is run again (counted; see schedule.py)
+        if error is not None:  # the slot stays begun and is run again, with the same ids
+            try:
+                sched.runs.not_counted(slot)  # we are alive: the run did not kill us
+            except OSError as exc:
+                self.log.warning("schedule state not updated", error=str(exc))
             self.log.error(
                 "scheduled run failed; it is run again",
                 converter=conv.name,
@@ -413,7 +417,8 @@ class ConverterWorker(Worker):
                 line,
                 slot,
                 "poison",
-                f"the worker died {start.attempt - 1} times during this scheduled run; skipped",
+                f"the worker died {start.attempt - 1} times during this scheduled run; "
+                "skipped (its exports stay for the next run)",
                 attempts=start.attempt - 1,
                 poison=True,
             )
@@ -487,7 +492,10 @@ class ConverterWorker(Worker):
                 continue
             if patterns and not matches_patterns(path.name, patterns):
                 continue
-            info = path.stat()
+            try:
+                info = path.stat()
+            except FileNotFoundError:  # taken away while listing
+                continue
             found[path] = (info.st_size, info.st_mtime_ns)
         return found
 

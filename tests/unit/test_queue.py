@@ -134,7 +134,9 @@ def test_due_returns_pending_reports_oldest_first_up_to_the_limit(
 
 
 def test_due_skips_reports_waiting_for_their_next_attempt(queue: ReportQueue, clock: Clock) -> None:
-    first, second = enqueue(queue), enqueue(queue)
+    first = enqueue(queue)
+    clock.now += 1  # queued a second apart: the order is by queued_at, not by random id
+    second = enqueue(queue)
     queue.mark_retry(first, "503", next_attempt=clock.now + 10)
     assert [i.id for i in queue.due()] == [second]
     assert [i.id for i in queue.due(now=clock.now + 10)] == [first, second]
@@ -408,3 +410,89 @@ def test_meta_from_a_newer_writer_with_extra_keys_still_reads(queue: ReportQueue
     path.write_text(json.dumps({"meta": meta, "report": make_report(report_id)}))
     item = queue.get(report_id)
     assert item is not None and item.id == report_id
+
+
+# ---------------------------------------------------------------- cheap reads and state changes
+
+
+def test_the_file_starts_with_the_meta_and_holds_the_report_bytes_as_posted(
+    queue: ReportQueue,
+) -> None:
+    report = {**make_report(), "name": "Prüfung ✓"}
+    report_id = enqueue(queue, report)
+    data = queue.path_for(report_id, "pending").read_bytes()
+    assert data.startswith(b'{"meta":{"id":"' + report_id.encode())
+    body = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode()
+    assert data.endswith(b',"report":' + body + b"}")
+    item = queue.get(report_id)
+    assert item is not None and item.report_bytes() == body
+
+
+def test_due_and_list_read_metas_only_and_the_body_on_demand(queue: ReportQueue) -> None:
+    report = make_report()
+    enqueue(queue, report)
+    [due] = queue.due()
+    [listed] = queue.list("pending")
+    assert due.body is None and listed.body is None  # no report was read
+    assert due.report_bytes() == listed.report_bytes()
+    assert due.report == report
+
+
+def test_report_bytes_of_a_report_that_left_its_folder_raises_item_not_found(
+    queue: ReportQueue,
+) -> None:
+    report_id = enqueue(queue)
+    [item] = queue.due()
+    queue.mark_uploaded(report_id)
+    with pytest.raises(ItemNotFound):
+        item.report_bytes()
+
+
+def test_mark_uploaded_is_a_rename_that_keeps_the_file_and_records_the_time(
+    queue: ReportQueue, clock: Clock
+) -> None:
+    report_id = enqueue(queue)
+    pending = queue.path_for(report_id, "pending")
+    inode, data = pending.stat().st_ino, pending.read_bytes()
+    clock.now += 42
+    queue.mark_uploaded(report_id)
+    completed = queue.path_for(report_id, "completed")
+    assert completed.stat().st_ino == inode and completed.read_bytes() == data
+    assert completed.stat().st_mtime == clock.now
+    item = queue.get(report_id)
+    assert item is not None and item.meta.uploaded_at == clock.now
+    [listed] = queue.list("completed")
+    assert listed.meta.uploaded_at == clock.now
+
+
+def test_rewrites_keep_the_report_bytes_untouched(queue: ReportQueue) -> None:
+    report_id = enqueue(queue)
+    body = queue.path_for(report_id, "pending").read_bytes().split(b',"report":', 1)[1]
+    queue.mark_retry(report_id, "x" * 10_000, next_attempt=0.0)  # a meta longer than one read
+    queue.mark_failed(report_id, "HTTP 400: ü")
+    queue.retry(report_id)
+    [item] = queue.due()
+    assert item.last_error == "HTTP 400: ü"
+    assert queue.path_for(report_id, "pending").read_bytes().endswith(b',"report":' + body)
+
+
+def test_a_long_meta_is_read_whole(queue: ReportQueue) -> None:
+    report_id = enqueue(queue)
+    queue.mark_retry(report_id, "e" * 20_000, next_attempt=0.0)
+    [item] = queue.due()
+    assert item.last_error == "e" * 20_000 and item.attempts == 1
+
+
+def test_a_hand_written_file_in_another_layout_still_reads_and_uploads(
+    queue: ReportQueue,
+) -> None:
+    report_id = str(uuid.uuid4())
+    report = make_report(report_id)
+    path = queue.folder("pending") / f"{report_id}.json"
+    path.write_text(json.dumps({"report": report, "meta": QueueMeta(id=report_id).to_json()}))
+    [item] = queue.due()
+    assert json.loads(item.report_bytes()) == report
+    queue.mark_retry(report_id, "503", next_attempt=0.0)  # rewritten in the usual layout
+    assert path.read_bytes().startswith(b'{"meta":')
+    [again] = queue.due()
+    assert again.report == report and again.attempts == 1

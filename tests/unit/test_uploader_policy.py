@@ -24,6 +24,7 @@ from wats.workers.uploader import (
     StatsThrottle,
     UploaderSettings,
     judge_failure,
+    refuse_non_json_numbers,
     retry_after_of,
 )
 
@@ -126,6 +127,19 @@ def test_a_429_waits_for_retry_after_and_holds_everyone() -> None:
     assert verdict.action == "retry"
     assert verdict.next_attempt == 1002.0
     assert verdict.hold == 2.0
+
+
+def test_a_429_without_retry_after_holds_everyone_for_the_backoff() -> None:
+    verdict = _judge(_error(429, "slow down"), failures=2)
+    assert verdict.action == "retry" and verdict.next_attempt == 1010.0
+    assert verdict.hold == 10.0
+
+
+def test_non_finite_numbers_are_refused_but_the_words_in_strings_are_not() -> None:
+    refuse_non_json_numbers(b'{"name":"NaN check","value":1.5,"x":"-Infinity"}')
+    for bad in (b'{"value":NaN}', b'{"value":-Infinity}', b'{"v":[Infinity]}'):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            refuse_non_json_numbers(bad)
 
 
 @pytest.mark.parametrize("error", [WatsConnectionError("refused"), WatsTimeoutError("slow")])
@@ -270,7 +284,27 @@ def test_settings_come_from_the_queue_section_and_the_worker_args(tmp_path: Path
     assert settings.probe_first_seconds == 0.2 and settings.timeout_seconds == 60.0
 
 
-@pytest.mark.parametrize("bad", [{"timeout_seconds": "soon"}, {"probe_max_seconds": 0}])
+def test_pacing_defaults_to_the_wats_budget_for_a_configured_server_and_off_for_ours(
+    tmp_path: Path,
+) -> None:
+    embedded = ClientConfig.model_validate({"paths": {"data_dir": str(tmp_path)}})
+    remote = ClientConfig.model_validate(
+        {"paths": {"data_dir": str(tmp_path)}, "server": {"url": "https://wats.example.com"}}
+    )
+    assert UploaderSettings.from_config(embedded).rate_limit_requests is None
+    settings = UploaderSettings.from_config(remote)
+    assert (settings.rate_limit_requests, settings.rate_limit_window_seconds) == (500, 60.0)
+    assert (
+        UploaderSettings.from_config(remote, {"rate_limit_requests": 0}).rate_limit_requests is None
+    )
+    raised = UploaderSettings.from_config(remote, {"rate_limit_requests": 5000})
+    assert raised.rate_limit_requests == 5000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"timeout_seconds": "soon"}, {"probe_max_seconds": 0}, {"rate_limit_requests": -1}],
+)
 def test_a_bad_worker_arg_is_named(tmp_path: Path, bad: dict[str, object]) -> None:
     config = ClientConfig.model_validate({"paths": {"data_dir": str(tmp_path)}})
     with pytest.raises(ValueError, match=next(iter(bad))):

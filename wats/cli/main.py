@@ -62,4 +62,8 @@ _register_commands()
 
 
 if __name__ == "__main__":
-    app()
+    # Run as a script this module is ``__main__``, while the command modules register on
+    # ``wats.cli.main.app``: call that one, or no sub-command would exist.
+    from wats.cli.main import app as registered_app
+
+    registered_app()

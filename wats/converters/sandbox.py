@@ -201,6 +201,55 @@ def _read_message(fd: int, deadline: float | None = None) -> dict[str, Any] | No
 # ---- the parent side ----------------------------------------------------------------------
 
 
+class _Spawner:
+    """Starts fork servers from one long-lived thread.
+
+    Why: the fork server asks for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), and
+    Linux sends it when the parent *thread* that forked it exits, not the process. The converter
+    worker calls the sandbox from short-lived job threads; a fork server started from one was
+    killed as soon as that job ended, so the next file sent to it came back as a "fork server
+    died" crash and counted as an attempt against an innocent file.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: list[tuple[Any, dict[str, Any], threading.Event]] = []
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def popen(self, args: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """``subprocess.Popen(args, **kwargs)``, forked by the spawner thread."""
+        box: dict[str, Any] = {"args": args}
+        done = threading.Event()
+        with self._wake:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="sandbox-spawner", daemon=True
+                )
+                self._thread.start()
+            self._jobs.append((box, kwargs, done))
+            self._wake.notify()
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return box["proc"]  # type: ignore[no-any-return]
+
+    def _serve(self) -> None:
+        while True:
+            with self._wake:
+                while not self._jobs:
+                    self._wake.wait()
+                box, kwargs, done = self._jobs.pop(0)
+            try:
+                box["proc"] = subprocess.Popen(box["args"], **kwargs)
+            except BaseException as exc:  # handed to the caller
+                box["error"] = exc
+            done.set()
+
+
+_SPAWNER = _Spawner()
+
+
 class Sandbox:
     """Runs conversions in forked, rlimited grandchildren of a long-lived fork server.
 
@@ -273,7 +322,8 @@ class Sandbox:
             "op": "convert",
             "spec": converter_spec,
             "args": dict(converter_args),
-            "source": str(source_path),
+            # bytes: a file name need not be UTF-8, and msgpack strings must be
+            "source": os.fsencode(source_path),
             "context": dict(context_data),
             "converters_dir": self._dir(),
             "limits": asdict(self.limits),
@@ -320,7 +370,7 @@ class Sandbox:
             return
         self._stop()
         env = dict(os.environ if self._env is None else self._env)
-        proc = subprocess.Popen(
+        proc = _SPAWNER.popen(
             [self._python, "-m", "wats.converters.sandbox", "--parent", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -826,7 +876,7 @@ def _make_source_and_context(
     reference_file = context_data.get("reference_file")
     reference = ReferenceLookup.from_file(Path(reference_file) if reference_file else None)
     station = Station.model_validate(context_data["station"])
-    source = ConverterSource(Path(request["source"]))
+    source = ConverterSource(Path(os.fsdecode(request["source"])))
     context = ConverterContext(station=station, arguments=arguments, reference=reference)
     return source, context
 

@@ -81,6 +81,16 @@ def encode(env: Envelope, *, max_bytes: int = MAX_FRAME_BYTES) -> bytes:
                 "body": env.body,
             }
         )
+    except UnicodeEncodeError as exc:
+        # A str that is not UTF-8: a file name decoded with surrogateescape (os.fsdecode of a
+        # non-UTF-8 name). Publishing it must not kill the sender, so send it readable instead,
+        # its undecodable bytes as \xNN escapes (the consumer rescans the folder for the file).
+        printable = _printable(env.body)
+        if printable == env.body:  # not in the body: nothing we can repair
+            raise ProtocolError(
+                f"cannot encode {env.type!r} message: {_type_name(exc)}: {exc}", kind="encode"
+            ) from exc
+        return encode(env.model_copy(update={"body": printable}), max_bytes=max_bytes)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ProtocolError(
             f"cannot encode {env.type!r} message: {_type_name(exc)}: {exc}", kind="encode"
@@ -91,6 +101,25 @@ def encode(env: Envelope, *, max_bytes: int = MAX_FRAME_BYTES) -> bytes:
             kind="encode",
         )
     return frame
+
+
+def _printable(value: Any) -> Any:
+    """``value`` with every str made encodable as UTF-8 (lone surrogates → ``\\xNN``)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a surrogate that is no escaped byte
+                return value.encode("utf-8", "backslashreplace").decode("utf-8")
+            return raw.decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Envelope:

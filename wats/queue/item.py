@@ -1,30 +1,62 @@
 """What one queued report looks like on disk and in memory.
 
-A queue file ``<id>.json`` holds ``{"meta": {...}, "report": {WSJF}}``: the report exactly as it
-will be posted, and the bookkeeping the uploader and the CLI need to decide what to do with it.
+A queue file ``<id>.json`` is one JSON object, always laid out the same way::
+
+    {"meta":{...small, ASCII-only...},"report":<the WSJF body, byte for byte as it is posted>}
+
+Why this layout: the meta comes first and is pure ASCII, so the uploader's scans read only a
+file's first few kilobytes and decode the meta without touching the ~100 KB report; and the
+report is stored exactly as it will be sent, so uploading it is a read and a slice, never a
+parse and a re-encode. The file is still ordinary JSON, so ``json.load`` (or ``jq``) reads it.
+A file written some other way (spaces, keys in another order) is read by a full parse instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
     "STATES",
+    "ItemNotFound",
     "QueueCounts",
     "QueueItem",
     "QueueMeta",
     "QueueState",
     "canonical_id",
     "decode_item",
+    "encode_file",
     "encode_item",
+    "encode_report",
+    "read_meta",
+    "split_file",
 ]
 
 QueueState = Literal["pending", "failed", "completed"]
 STATES: tuple[QueueState, ...] = ("pending", "failed", "completed")
+
+_PREFIX = b'{"meta":'
+_MIDDLE = b',"report":'
+# How much of a file a meta-only read takes first; a longer meta (a long error) reads the rest.
+_HEAD_BYTES = 4096
+
+
+class ItemNotFound(KeyError):
+    """The report is not in the state the operation needs (e.g. ``mark_uploaded`` of a report
+    that is no longer pending). Carries ``report_id`` and the ``state`` that was searched."""
+
+    def __init__(self, report_id: str, state: str) -> None:
+        super().__init__(report_id)
+        self.report_id = report_id
+        self.state = state
+
+    def __str__(self) -> str:
+        return f"report {self.report_id} is not {self.state}"
 
 
 def canonical_id(value: object) -> str:
@@ -77,12 +109,17 @@ class QueueMeta:
 
 @dataclass(frozen=True)
 class QueueItem:
-    """One queued report: its state (the folder it is in), meta, the WSJF body and its file."""
+    """One queued report: its state (the folder it is in), meta, and its file.
+
+    The report body is read lazily: items from ``due()`` and ``list()`` carry only the meta, so
+    scanning thousands of reports reads none of their bodies. ``report_bytes()`` gives the body
+    exactly as stored (what the uploader posts); ``report`` parses it on first use.
+    """
 
     state: QueueState
     meta: QueueMeta
-    report: dict[str, Any] = field(repr=False)
     path: Path
+    body: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -104,8 +141,27 @@ class QueueItem:
         """The last upload error (the server's message for a failed report)."""
         return self.meta.last_error
 
+    def report_bytes(self) -> bytes:
+        """The WSJF body as stored (UTF-8 JSON), ready to post; read from the file if this item
+        was made from the meta alone. ``ItemNotFound`` when the file has left ``state``."""
+        if self.body is not None:
+            return self.body
+        try:
+            data = self.path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ItemNotFound(self.id, self.state) from None
+        return split_file(data, self.path)[1]
+
+    @cached_property
+    def report(self) -> dict[str, Any]:
+        """The WSJF body as a dict (parsed once, on first use)."""
+        report = json.loads(self.report_bytes())
+        if not isinstance(report, dict):
+            raise ValueError(f"{self.path}: the report is not a JSON object")
+        return report
+
     def with_meta(self, **changes: Any) -> QueueItem:
-        """A copy with some meta fields changed."""
+        """A copy with some meta fields changed (the body, if loaded, comes along)."""
         return replace(self, meta=replace(self.meta, **changes))
 
     def summary(self) -> dict[str, Any]:
@@ -126,20 +182,83 @@ class QueueCounts:
         return asdict(self)
 
 
+def encode_report(report: dict[str, Any]) -> bytes:
+    """A report's stored (and posted) form: compact UTF-8 JSON.
+
+    Non-finite numbers are written as ``NaN``/``Infinity`` like before rather than refused here,
+    so queueing never fails on them; the uploader refuses to post such a body (not JSON).
+    """
+    return json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def encode_file(meta: QueueMeta, body: bytes) -> bytes:
+    """The file content for a meta and an already encoded report body."""
+    head = json.dumps(meta.to_json(), ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return b"".join((_PREFIX, head, _MIDDLE, body, b"}"))
+
+
 def encode_item(meta: QueueMeta, report: dict[str, Any]) -> bytes:
-    """The file content for a report and its meta (UTF-8 JSON, compact)."""
-    return json.dumps(
-        {"meta": meta.to_json(), "report": report}, ensure_ascii=False, separators=(",", ":")
-    ).encode("utf-8")
+    """The file content for a report and its meta."""
+    return encode_file(meta, encode_report(report))
+
+
+def _meta_end(data: bytes) -> tuple[dict[str, Any], int] | None:
+    """The meta object at the start of ``data`` and the offset just after it, if the file has
+    the canonical layout and its meta is complete within ``data``; else None."""
+    if not data.startswith(_PREFIX):
+        return None
+    try:
+        # latin-1 maps bytes 1:1 to characters, so string offsets are byte offsets; the meta is
+        # written ASCII-only, and anything that is not (a hand-made file) is refused below.
+        raw, end = json.JSONDecoder().raw_decode(data.decode("latin-1"), len(_PREFIX))
+    except ValueError:
+        return None
+    if not isinstance(raw, dict) or not data[:end].isascii():
+        return None
+    return raw, end
+
+
+def split_file(data: bytes, path: Path) -> tuple[QueueMeta, bytes]:
+    """A queue file's meta and its report body (bytes, as stored); ``ValueError`` naming the file
+    when it is not a queue file. The canonical layout is sliced, anything else parsed."""
+    try:
+        found = _meta_end(data)
+        if found is not None:
+            raw, end = found
+            tail = data.rstrip()
+            if data.startswith(_MIDDLE, end) and tail.endswith(b"}"):
+                body = tail[end + len(_MIDDLE) : -1]
+                if body[:1] == b"{":
+                    return QueueMeta.from_json(raw), body
+        document = json.loads(data)
+        if not isinstance(document, dict) or not isinstance(document.get("report"), dict):
+            raise ValueError("expected {'meta': {...}, 'report': {...}}")
+        return QueueMeta.from_json(document.get("meta")), encode_report(document["report"])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a queue file ({exc})") from None
+
+
+def read_meta(path: Path) -> tuple[QueueMeta, os.stat_result]:
+    """Only the meta of the queue file at ``path`` (and the open file's stat), reading its first
+    few kilobytes: what scans need. ``FileNotFoundError`` if it is gone, ``ValueError`` naming
+    the file if it is not a queue file."""
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        head = handle.read(_HEAD_BYTES)
+        found = _meta_end(head)
+        if found is None and len(head) == _HEAD_BYTES:
+            head += handle.read()  # a long meta, or not our layout: the whole file
+            found = _meta_end(head)
+    if found is not None:
+        try:
+            return QueueMeta.from_json(found[0]), info
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: not a queue file ({exc})") from None
+    return split_file(head, path)[0], info
 
 
 def decode_item(data: bytes, *, state: QueueState, path: Path) -> QueueItem:
-    """Parse a queue file; ``ValueError`` naming the file when it is not one."""
-    try:
-        raw = json.loads(data)
-        if not isinstance(raw, dict) or not isinstance(raw.get("report"), dict):
-            raise ValueError("expected {'meta': {...}, 'report': {...}}")
-        meta = QueueMeta.from_json(raw.get("meta"))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: not a queue file ({exc})") from None
-    return QueueItem(state=state, meta=meta, report=raw["report"], path=path)
+    """Parse a whole queue file (meta and body); ``ValueError`` naming the file when it is not
+    one."""
+    meta, body = split_file(data, path)
+    return QueueItem(state=state, meta=meta, path=path, body=body)

@@ -9,12 +9,18 @@ leaves the old state or the new one (invariant 2).
 State changes and what a crash in the middle leaves (repaired by :meth:`ReportQueue.recover` and,
 for pending items, on the fly by :meth:`ReportQueue.due`):
 
-- ``mark_uploaded``: write ``completed/<id>.json``, then delete the pending file. Crash between →
-  both exist; the completed copy wins and the pending one is dropped (no second upload).
+- ``mark_uploaded``: set the file's modification time to now (the upload time), then one durable
+  rename ``pending/`` → ``completed/``. No rewrite: the report is not read, parsed or copied.
+  Crash before the rename → still pending (uploaded again; the server keeps one copy by id).
 - ``mark_failed``: rewrite the pending file with ``failed_at`` set, then move it to ``failed/``.
   Crash between → a pending file with ``failed_at`` set, which is moved on.
 - ``retry``: rewrite the failed file with ``failed_at`` cleared, then move it to ``pending/``.
   Crash between → a failed file without ``failed_at``, which is moved on.
+- A report in both ``pending/`` and ``completed/`` (left by older versions, which wrote
+  completed/ and then unlinked pending/) counts as uploaded: the pending copy is dropped.
+
+Rewrites (``mark_retry``, ``mark_failed``, ``retry``) splice a new meta onto the stored report
+bytes; the report itself is never re-encoded (see :mod:`wats.queue.item` for the layout).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +41,16 @@ from wats.fsutil import atomic_write, durable_move, fsync_dir, is_temp_name
 from wats.fsutil import remove_stale_temp_files as _remove_stale_temp_files
 from wats.queue.item import (
     STATES,
+    ItemNotFound,
     QueueCounts,
     QueueItem,
     QueueMeta,
     QueueState,
     canonical_id,
     decode_item,
-    encode_item,
+    encode_file,
+    encode_report,
+    read_meta,
 )
 
 if TYPE_CHECKING:
@@ -54,19 +64,6 @@ log = structlog.get_logger("wats.queue")
 _SUFFIX = ".json"
 # Temp files younger than this may belong to a writer that is still running.
 _STALE_TEMP_SECONDS = 60.0
-
-
-class ItemNotFound(KeyError):
-    """The report is not in the state the operation needs (e.g. ``mark_uploaded`` of a report
-    that is no longer pending). Carries ``report_id`` and the ``state`` that was searched."""
-
-    def __init__(self, report_id: str, state: str) -> None:
-        super().__init__(report_id)
-        self.report_id = report_id
-        self.state = state
-
-    def __str__(self) -> str:
-        return f"report {self.report_id} is not {self.state}"
 
 
 class ReportQueue:
@@ -161,13 +158,16 @@ class ReportQueue:
             station=station,
             queued_at=self._clock(),
         )
-        atomic_write(self.path_for(report_id, "pending"), encode_item(meta, report))
+        atomic_write(self.path_for(report_id, "pending"), encode_file(meta, encode_report(report)))
         return True
 
     # ---------------------------------------------------------------- reading
 
     def get(self, report_id: str) -> QueueItem | None:
-        """The report in whichever folder holds it (pending, failed, completed), or None."""
+        """The report in whichever folder holds it (pending, failed, completed), or None.
+
+        Reads the whole file once, so the item's ``report_bytes()`` needs no second read.
+        """
         report_id = canonical_id(report_id)
         for state in STATES:
             item = self._read(report_id, state)
@@ -178,6 +178,8 @@ class ReportQueue:
     def due(self, now: float | None = None, limit: int | None = None) -> builtins.list[QueueItem]:
         """Pending reports whose ``next_attempt`` has come, oldest (by ``queued_at``) first.
 
+        Reads metas only (the first few kilobytes of a file, and only of files that changed
+        since the last call); the items' bodies are read when asked for (``report_bytes()``).
         Also finishes state changes a crash interrupted (see the module docs), so a report whose
         upload was recorded is never handed out again.
         """
@@ -194,11 +196,9 @@ class ReportQueue:
             if limit is not None and len(items) >= limit:
                 break
             if self.path_for(meta.id, "completed").exists():
-                self._drop_pending(meta.id)  # a crash between writing completed and this unlink
+                self._drop_pending(meta.id)  # uploaded already (see the module docs)
                 continue
-            item = self._read(meta.id, "pending")
-            if item is not None:
-                items.append(item)
+            items.append(QueueItem("pending", meta, self.path_for(meta.id, "pending")))
         return items
 
     def next_due_time(self) -> float | None:
@@ -207,12 +207,20 @@ class ReportQueue:
         return min(times) if times else None
 
     def list(self, state: QueueState) -> builtins.list[QueueItem]:
-        """Every report in ``state``, oldest (by ``queued_at``) first; unreadable files skipped."""
-        items = [
-            item
-            for path in self._files(state)
-            if (item := self._read_path(path, state)) is not None
-        ]
+        """Every report in ``state``, oldest (by ``queued_at``) first; unreadable files skipped.
+
+        Reads metas only; an item's report is read when asked for.
+        """
+        items = []
+        for path in self._files(state):
+            try:
+                meta, info = read_meta(path)
+            except FileNotFoundError:
+                continue
+            except ValueError as exc:
+                log.warning("queue_file_unreadable", path=str(path), error=str(exc))
+                continue
+            items.append(QueueItem(state, self._with_upload_time(meta, state, info), path))
         items.sort(key=lambda i: (i.meta.queued_at, i.id))
         return items
 
@@ -223,13 +231,26 @@ class ReportQueue:
     # ---------------------------------------------------------------- state changes
 
     def mark_uploaded(self, report_id: str) -> None:
-        """The server has the report: move it to ``completed/`` (or delete it, per config)."""
+        """The server has the report: move it to ``completed/`` (or delete it, per config).
+
+        One durable rename (the file's modification time, set first, records the upload time;
+        ``get``/``list`` report it as ``uploaded_at``), so recording an upload costs the same
+        for a 1 KB report as for a 10 MB one.
+        """
         report_id = canonical_id(report_id)
-        item = self._require(report_id, "pending")
+        pending = self.path_for(report_id, "pending")
+        try:
+            if self.keep_completed:
+                now = self._clock()
+                os.utime(pending, (now, now))
+                os.replace(pending, self.path_for(report_id, "completed"))
+            else:
+                pending.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            raise ItemNotFound(report_id, "pending") from None
         if self.keep_completed:
-            done = item.with_meta(uploaded_at=self._clock())
-            atomic_write(self.path_for(report_id, "completed"), encode_item(done.meta, item.report))
-        self._drop_pending(report_id)
+            fsync_dir(self._folders["completed"])
+        fsync_dir(self._folders["pending"])
 
     def mark_retry(self, report_id: str, error: str, next_attempt: float) -> QueueItem:
         """Count a failed attempt: ``attempts + 1``, remember ``error``, wait until
@@ -239,7 +260,7 @@ class ReportQueue:
         updated = item.with_meta(
             attempts=item.meta.attempts + 1, last_error=error, next_attempt=float(next_attempt)
         )
-        atomic_write(item.path, encode_item(updated.meta, updated.report))
+        self._rewrite(updated)
         return updated
 
     def mark_failed(self, report_id: str, error: str) -> QueueItem:
@@ -250,9 +271,9 @@ class ReportQueue:
         updated = item.with_meta(
             attempts=item.meta.attempts + 1, last_error=error, failed_at=self._clock()
         )
-        atomic_write(item.path, encode_item(updated.meta, updated.report))
+        self._rewrite(updated)
         self._finish_failed(report_id)
-        return self._require(report_id, "failed")
+        return replace(updated, state="failed", path=self.path_for(report_id, "failed"))
 
     def retry(self, report_id: str) -> bool:
         """Send a failed report again: back to ``pending/``, due now, attempts reset.
@@ -263,8 +284,7 @@ class ReportQueue:
         item = self._read(report_id, "failed")
         if item is None:
             return False
-        again = item.with_meta(attempts=0, next_attempt=0.0, failed_at=None)
-        atomic_write(item.path, encode_item(again.meta, again.report))
+        self._rewrite(item.with_meta(attempts=0, next_attempt=0.0, failed_at=None))
         self._finish_retry(report_id)
         return True
 
@@ -276,8 +296,8 @@ class ReportQueue:
         """Delete completed reports beyond ``max_count`` (newest kept) or older than
         ``max_age_s``; with neither given, delete them all. Returns how many were deleted.
 
-        Age is the file's modification time, which is the upload time (the file is written
-        when the upload is recorded), so purging thousands of files reads none of them.
+        Age is the file's modification time, which is the upload time (``mark_uploaded`` sets
+        it), so purging thousands of files reads none of them.
         """
         now = self._clock()
         entries: builtins.list[tuple[float, Path]] = []
@@ -309,24 +329,28 @@ class ReportQueue:
     def recover(self, stale_temp_s: float = _STALE_TEMP_SECONDS) -> int:
         """Finish state changes a crash interrupted and delete stale temp files.
 
-        Call at start (the uploader does). Returns how many entries were repaired or removed.
+        Call at start (the uploader does). Reads metas only (and only of files that changed
+        since this queue object last looked), never a report body. Returns how many entries
+        were repaired or removed.
         """
         fixed = 0
         for folder in self._folders.values():
             fixed += _remove_stale_temp_files(folder, stale_temp_s)
+        completed = {path.name for path in self._files("completed")}
         for path in builtins.list(self._files("pending")):
-            report_id = path.stem
-            if self.path_for(report_id, "completed").exists():
-                self._drop_pending(report_id)
+            if path.name in completed:
+                self._drop_pending(path.stem)
                 fixed += 1
-                continue
-            item = self._read_path(path, "pending")
-            if item is not None and item.meta.failed_at is not None:
-                self._finish_failed(report_id)
+        for meta in self._pending_metas():
+            if meta.failed_at is not None:
+                self._finish_failed(meta.id)
                 fixed += 1
         for path in builtins.list(self._files("failed")):
-            item = self._read_path(path, "failed")
-            if item is not None and item.meta.failed_at is None:
+            try:
+                meta, _ = read_meta(path)
+            except (FileNotFoundError, ValueError):
+                continue
+            if meta.failed_at is None:
                 self._finish_retry(path.stem)
                 fixed += 1
         return fixed
@@ -350,6 +374,7 @@ class ReportQueue:
             yield Path(entry.path)
 
     def _pending_metas(self) -> builtins.list[QueueMeta]:
+        """The meta of every pending report, re-read only for files that changed."""
         metas: builtins.list[QueueMeta] = []
         seen: set[str] = set()
         for path in self._files("pending"):
@@ -364,10 +389,15 @@ class ReportQueue:
             if cached is not None and cached[0] == key:
                 meta = cached[1]
             else:
-                item = self._read_path(path, "pending")
-                if item is None and not path.exists():
+                try:
+                    meta, info = read_meta(path)
+                except FileNotFoundError:
                     continue
-                meta = item.meta if item is not None else None
+                except ValueError as exc:
+                    log.warning("queue_file_unreadable", path=str(path), error=str(exc))
+                    meta = None
+                else:
+                    key = (info.st_ino, info.st_mtime_ns, info.st_size)
                 with self._lock:
                     self._meta_cache[report_id] = (key, meta)
             seen.add(report_id)
@@ -378,25 +408,43 @@ class ReportQueue:
                 del self._meta_cache[gone]
         return metas
 
+    def _with_upload_time(
+        self, meta: QueueMeta, state: QueueState, info: os.stat_result
+    ) -> QueueMeta:
+        """A completed report's ``uploaded_at`` is its file's modification time (see
+        ``mark_uploaded``) unless the meta itself says (files of older versions)."""
+        if state == "completed" and meta.uploaded_at is None:
+            return replace(meta, uploaded_at=info.st_mtime)
+        return meta
+
     def _read(self, report_id: str, state: QueueState) -> QueueItem | None:
         return self._read_path(self.path_for(report_id, state), state)
 
     def _read_path(self, path: Path, state: QueueState) -> QueueItem | None:
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                data = handle.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:
-            return decode_item(data, state=state, path=path)
+            item = decode_item(data, state=state, path=path)
         except ValueError as exc:
             log.warning("queue_file_unreadable", path=str(path), error=str(exc))
             return None
+        if state == "completed":
+            item = replace(item, meta=self._with_upload_time(item.meta, state, info))
+        return item
 
     def _require(self, report_id: str, state: QueueState) -> QueueItem:
         item = self._read(report_id, state)
         if item is None:
             raise ItemNotFound(report_id, state)
         return item
+
+    def _rewrite(self, item: QueueItem) -> None:
+        """Write ``item``'s meta onto its stored report bytes, atomically (no re-encoding)."""
+        atomic_write(item.path, encode_file(item.meta, item.report_bytes()))
 
     def _drop_pending(self, report_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

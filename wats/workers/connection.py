@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wats.api import Secret, WatsClient
+from wats.api.ratelimit import RateLimiter
 from wats.api.retry import RetryPolicy
 from wats.config.models import ClientConfig
 from wats.config.paths import InstancePaths
@@ -44,14 +45,23 @@ def resolve_server(config: ClientConfig) -> ServerTarget:
 
 
 def make_client(
-    target: ServerTarget, timeout: float, *, retry: RetryPolicy | None = None
+    target: ServerTarget,
+    timeout: float,
+    *,
+    retry: RetryPolicy | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> WatsClient:
     """A blocking client for ``target``; proxies from the environment are ignored for the
-    embedded (loopback) server, which a corporate proxy could never reach."""
+    embedded (loopback) server, which a corporate proxy could never reach.
+
+    ``retry`` and ``rate_limiter`` default to the client library's (3 attempts; 500 requests
+    per 60 s); a worker that owns its retries or its pacing passes its own.
+    """
     return WatsClient(
         target.url,
         Secret(target.token),
         timeout=timeout,
         retry=retry,
+        rate_limiter=rate_limiter,
         trust_env=not target.embedded,
     )

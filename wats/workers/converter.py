@@ -29,8 +29,10 @@ its own sandbox), at most ``max_sandboxes`` in total.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import threading
 import time
@@ -154,6 +156,7 @@ class ConverterWorker(Worker):
                 folders.pending.mkdir(parents=True, exist_ok=True)
                 folders.state.mkdir(parents=True, exist_ok=True)
             self.lines[conv.name] = _Line(conv, folders, self.config.station_for(conv))
+        self._remove_temp_files_of_a_killed_worker()
         self._pool_lock = threading.Lock()
         self._free: list[Sandbox] = []
         self._sandboxes: list[Sandbox] = []
@@ -165,6 +168,30 @@ class ConverterWorker(Worker):
             specs = sorted({line.config.converter for line in self._all_lines()})
             self.run_in_thread(lambda: self._warm(specs), self._warmed, name="sandbox-warm")
         self.ready = True
+
+    def _remove_temp_files_of_a_killed_worker(self) -> None:
+        """Delete the temp files a kill -9 of this worker left in the middle of a durable write.
+
+        At start no job of ours runs, so ours are garbage whatever their age: attempt counters
+        in ``state/``, reason files in ``error/``, reports being queued in the queue's
+        ``pending/``. (There the uploader also rewrites files; if one of its writes loses its
+        temp file, that update fails, the report stays pending and is simply sent again.)
+        """
+        folders: list[tuple[Path, str]] = [(self.queue.folder("pending"), "")]
+        for line in self.lines.values():
+            folders += [(line.folders.state, _ATTEMPTS_SUFFIX + "."), (line.folders.error, "")]
+        removed = 0
+        for folder, marker in folders:
+            try:
+                names = [n for n in os.listdir(folder) if is_temp_name(n) and marker in n]
+            except OSError:
+                continue
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / name)
+                    removed += 1
+        if removed:
+            self.log.info("removed temp files of an interrupted write", count=removed)
 
     def teardown(self) -> None:
         """Stop every fork server."""

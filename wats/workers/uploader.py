@@ -65,6 +65,7 @@ __all__ = [
     "UploaderSettings",
     "UploaderWorker",
     "judge_failure",
+    "refuse_non_json_numbers",
     "retry_after_of",
 ]
 
@@ -87,7 +88,10 @@ class UploaderSettings:
     From ``[workers.uploader] args``: ``timeout_seconds`` (per HTTP attempt, 60),
     ``probe_first_seconds`` (1) / ``probe_max_seconds`` (30) (the probe cadence while paused),
     ``stats_interval_seconds`` (1), ``purge_interval_seconds`` (600),
-    ``rate_limit_requests`` / ``rate_limit_window_seconds`` (the client's limiter: 500 per 60 s).
+    ``rate_limit_requests`` / ``rate_limit_window_seconds``: client-side pacing, by default the
+    500 requests per 60 s WATS documents for a configured server and none for the embedded one
+    (ours, on loopback, never throttles); ``rate_limit_requests = 0`` turns pacing off.
+    ``rate_limit_requests`` is ``None`` when pacing is off.
     """
 
     queue_root: Path
@@ -101,7 +105,7 @@ class UploaderSettings:
     probe_max_seconds: float = 30.0
     stats_interval_seconds: float = 1.0
     purge_interval_seconds: float = 600.0
-    rate_limit_requests: int = DEFAULT_MAX_REQUESTS
+    rate_limit_requests: int | None = DEFAULT_MAX_REQUESTS
     rate_limit_window_seconds: float = DEFAULT_WINDOW_SECONDS
 
     @classmethod
@@ -112,14 +116,22 @@ class UploaderSettings:
         q = config.queue
         args = dict(args or {})
 
-        def arg(name: str, default: float, kind: Callable[[Any], Any] = float) -> Any:
+        def arg(
+            name: str, default: float, kind: Callable[[Any], Any] = float, *, zero: bool = False
+        ) -> Any:
             try:
                 value = kind(args.get(name, default))
             except (TypeError, ValueError):
                 raise ValueError(f"[workers.uploader] args.{name}: not a number") from None
-            if value <= 0:
-                raise ValueError(f"[workers.uploader] args.{name}: must be > 0, got {value}")
+            if value < 0 or (value == 0 and not zero):
+                limit = ">= 0" if zero else "> 0"
+                raise ValueError(f"[workers.uploader] args.{name}: must be {limit}, got {value}")
             return value
+
+        # The embedded server is ours and never throttles; a configured one is a WATS server
+        # whose documented budget is the client library's default.
+        default_requests = DEFAULT_MAX_REQUESTS if config.server.url else 0
+        requests = arg("rate_limit_requests", default_requests, int, zero=True)
 
         return cls(
             queue_root=InstancePaths.for_config(config).queue_dir,
@@ -133,7 +145,7 @@ class UploaderSettings:
             probe_max_seconds=arg("probe_max_seconds", 30.0),
             stats_interval_seconds=arg("stats_interval_seconds", 1.0),
             purge_interval_seconds=arg("purge_interval_seconds", 600.0),
-            rate_limit_requests=arg("rate_limit_requests", DEFAULT_MAX_REQUESTS, int),
+            rate_limit_requests=requests or None,
             rate_limit_window_seconds=arg("rate_limit_window_seconds", DEFAULT_WINDOW_SECONDS),
         )
 
@@ -186,8 +198,9 @@ class UploadVerdict:
 
     ``action`` "retry": stays pending until ``next_attempt`` (epoch seconds); "fail": moves to
     failed/. ``message`` is stored as the report's last error (the server's message included).
-    ``connection``: no answer at all (pause the uploads); ``hold``: seconds the server asked
-    everyone to wait (429), else ``None``.
+    ``connection``: no answer at all (pause the uploads); ``hold``: seconds everyone waits
+    after a 429 (its ``Retry-After``, or this report's backoff when it named none), else
+    ``None``.
     """
 
     action: Literal["retry", "fail"]
@@ -230,13 +243,29 @@ def judge_failure(
         )
     retry_after = retry_after_of(error)
     delay = backoff.delay(failures, retry_after, random)
+    throttled = isinstance(error, RateLimitError)
     return UploadVerdict(
         "retry",
         message,
         next_attempt=now + delay,
         connection=isinstance(error, WatsConnectionError),
-        hold=retry_after if isinstance(error, RateLimitError) and retry_after else None,
+        # A 429 is about all of our requests, not this report: everyone waits.
+        hold=(retry_after or delay) if throttled else None,
     )
+
+
+def refuse_non_json_numbers(body: bytes) -> None:
+    """``ValueError`` if ``body`` holds ``NaN`` or ``±Infinity`` as numbers: not JSON, so no WATS
+    server accepts them (a permanent failure). A byte search first; only a body that contains
+    those words somewhere (a step named "NaN check") is parsed to tell a number from a string.
+    """
+    if b"NaN" not in body and b"Infinity" not in body:
+        return
+
+    def refuse(token: str) -> Any:
+        raise ValueError(f"Out of range float values are not JSON compliant: {token}")
+
+    json.loads(body, parse_constant=refuse)
 
 
 def _describe(error: BaseException) -> str:
@@ -458,8 +487,14 @@ class UploaderWorker(Worker):
             self.log.info("queue repaired after a crash", entries=repaired)
         self.target = resolve_server(self.config)
         # One attempt per upload: the queue's backoff owns retries (and survives restarts).
-        self.client = make_client(self.target, s.timeout_seconds, retry=RetryPolicy.never())
-        self.client.rate_limiter = RateLimiter(s.rate_limit_requests, s.rate_limit_window_seconds)
+        limiter = (
+            RateLimiter(s.rate_limit_requests, s.rate_limit_window_seconds)
+            if s.rate_limit_requests
+            else RateLimiter.disabled()
+        )
+        self.client = make_client(
+            self.target, s.timeout_seconds, retry=RetryPolicy.never(), rate_limiter=limiter
+        )
         self.backoff = Backoff(s.retry_base_seconds, s.retry_max_seconds)
         self.gate = ConnectionGate(s.probe_first_seconds, s.probe_max_seconds)
         self.stats_throttle = StatsThrottle(s.stats_interval_seconds)
@@ -514,8 +549,9 @@ class UploaderWorker(Worker):
     def _refill(self) -> None:
         """Scan for due reports in a thread; the loop adds them to the backlog and pumps.
 
-        Reading the folder means parsing every due report (often ~100 KB each), far too slow
-        for the loop thread that must keep heartbeating.
+        A scan reads only metas (a stat per report, a few KB per changed file), yet with
+        thousands of pending reports that is still disk I/O the loop thread, which must keep
+        heartbeating, should not wait on.
         """
         if self._scans:
             self._rescan_again = True
@@ -614,10 +650,11 @@ class UploaderWorker(Worker):
         attempts = item.attempts + 1
         started = time.perf_counter()
         try:
-            body = json.dumps(
-                item.report, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-            ).encode("utf-8")
+            body = item.report_bytes()  # as stored: no parse, no re-encoding
+            refuse_non_json_numbers(body)
             self.client.execute(self._repo.submit_wsjf(body, item.id))
+        except ItemNotFound:
+            raise  # someone else moved the report meanwhile (see _on_upload_done)
         except Exception as exc:
             latency = (time.perf_counter() - started) * 1000
             verdict = judge_failure(

@@ -10,7 +10,8 @@ watches it from the bus, as any subscriber would:
    are deliberately slowed down by the backoff, which is not what this measures.
 2. Hung-worker detection: a worker stops heartbeating while staying alive; time from its last
    heartbeat to the supervisor's ``supervisor.worker.exited`` with reason ``hung``, in heartbeat
-   intervals, at the default policy (interval 1 s, 3 misses, grace 1 s) and with grace 0.5 s.
+   intervals, at the default policy (interval 1 s, 3 misses, the configured default grace) and
+   with grace 0.5 s.
 3. Idle footprint: supervisor plus workers left alone for D seconds: total RSS at the end and
    CPU time used over the period, as a percentage of one core.
 
@@ -36,6 +37,7 @@ from typing import Any
 import psutil
 import zmq
 
+from wats.config.models import SupervisorSection
 from wats.protocol import topics
 from wats.protocol.addresses import read_endpoints
 from wats.protocol.bus import ControlClient, Subscriber
@@ -265,7 +267,8 @@ def main() -> None:
     if "restart" not in ns.skip:
         results["restart"] = bench_restart(ns.kills)
     if "hung" not in ns.skip:
-        results["hung_default"] = bench_hung(ns.hung_samples, 1.0)
+        default_grace = SupervisorSection().heartbeat_grace_seconds
+        results["hung_default"] = bench_hung(ns.hung_samples, default_grace)
         results["hung_grace_half"] = bench_hung(ns.hung_samples, 0.5)
     if "idle" not in ns.skip:
         results["idle"] = bench_idle(ns.idle_seconds, ns.workers)

@@ -522,7 +522,9 @@ class Worker:
         try:
             while not self._bus_settled and not self._stopping and time.monotonic() < deadline:
                 self._heartbeat()
-                if sub.poll(50, zmq.POLLIN):
+                # A short poll: the first heartbeats are lost until the PUB has learnt the
+                # proxy's subscriptions (a few ms); resending often keeps that off restart time.
+                if sub.poll(10, zmq.POLLIN):
                     self._drain_events()
         finally:
             self._subscriptions = [s for s in self._subscriptions if s[1] != self._on_own_heartbeat]

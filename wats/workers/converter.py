@@ -114,7 +114,7 @@ class FileOutcome:
 class ConverterWorker(Worker):
     """Converts pending files in the sandbox and queues their reports (module docstring).
 
-    Worker args: ``rescan_seconds`` (30), ``max_parallel`` (1, per converter),
+    Worker args: ``rescan_seconds`` (30), ``max_parallel`` (2, per converter),
     ``max_sandboxes`` (4, in total), ``validate_first`` (false: also run the converter's
     ``validate()``), and the sandbox limits ``address_space_mb`` (1024), ``cpu_seconds`` (60),
     ``open_files`` (256), ``wall_seconds`` (120), ``max_output_bytes`` (65536).
@@ -125,7 +125,7 @@ class ConverterWorker(Worker):
         """Resolve every converter's folders, open the queue, start scanning."""
         args = self.args
         self.rescan_seconds = float(args.get("rescan_seconds", 30.0))
-        self.max_parallel = max(1, int(args.get("max_parallel", 1)))
+        self.max_parallel = max(1, int(args.get("max_parallel", 2)))
         self.max_sandboxes = max(1, int(args.get("max_sandboxes", 4)))
         self.validate_first = bool(args.get("validate_first", False))
         defaults = SandboxLimits()

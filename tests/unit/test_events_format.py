@@ -148,3 +148,90 @@ def test_sequence_restart_or_unsequenced_message_is_not_a_gap() -> None:
     assert gaps.observe("cli:1", "control.request", 0) == 0
     assert gaps.observe("cli:1", "control.request", 0) == 0
     assert gaps.total == 0
+
+
+RID = "3f2a1b2c-0000-4000-8000-000000000001"
+
+
+def test_each_pipeline_type_is_described_in_words() -> None:
+    cases = {
+        "file.detected": (
+            {"converter": "wsjf", "path": "/in/result.json", "size": 1234},
+            "result.json for wsjf, 1234 bytes",
+        ),
+        "file.pending": (
+            {"converter": "wsjf", "path": "/p/result.json", "source": "/in/result.json"},
+            "result.json → pending (wsjf)",
+        ),
+        "file.converted": (
+            {"converter": "wsjf", "path": "/p/result.json", "report_ids": [RID],
+             "confidence": 1.0, "warnings": []},
+            "result.json → 1 report (wsjf), confidence 1.00",
+        ),
+        "file.alarm": (
+            {"converter": "csv", "path": "/p/odd.csv", "confidence": 0.4, "threshold": 0.6},
+            "odd.csv LOW CONFIDENCE 0.40 < 0.60 (csv)",
+        ),
+        "file.failed": (
+            {"converter": "wsjf", "path": "/err/broken.json", "reason": "rejected",
+             "error_file": "/err/broken.json.error.txt"},
+            "broken.json → error (rejected): broken.json.error.txt",
+        ),
+        "report.queued": (
+            {"id": RID, "converter": "wsjf", "source": "/p/result.json", "station": None},
+            "3f2a1b2c… queued from result.json (wsjf)",
+        ),
+        "report.uploaded": (
+            {"id": RID, "attempts": 1, "latency_ms": 63.7},
+            "3f2a1b2c… after 1 attempt, 64 ms",
+        ),
+        "queue.stats": (
+            {"pending": 3, "failed": 1, "completed": 120, "in_flight": 2,
+             "uploaded_total": 118, "paused": False},
+            "3 pending, 1 failed, 120 completed, 2 in flight, 118 uploaded",
+        ),
+    }
+    for event_type, (body, expected) in cases.items():
+        assert describe(event_type, body) == expected, event_type
+
+
+def test_converted_file_counts_reports_and_warnings() -> None:
+    text = describe("file.converted", {
+        "converter": "wsxf", "path": "C:\\\\out\\\\run.xml", "report_ids": [RID, RID],
+        "confidence": 0.9, "warnings": ["a", "b"]})
+    assert text == "run.xml → 2 reports (wsxf), confidence 0.90, 2 warnings"
+
+
+def test_poison_file_is_marked() -> None:
+    text = describe("file.failed", {
+        "converter": "wsjf", "path": "x.json", "reason": "crash", "error_file": "x.json.error",
+        "poison": True})
+    assert text == "x.json → error (crash): x.json.error [poison]"
+
+
+def test_retryable_upload_failure_shows_when_it_is_tried_again() -> None:
+    body = {"id": RID, "error": "HTTP 503", "permanent": False, "attempts": 2,
+            "next_attempt": 1_700_000_030.5}
+    text = describe("report.failed", body)
+    retry = clock(1_700_000_030.5)
+    assert text == f"3f2a1b2c… upload failed (2 attempts): HTTP 503; retry at {retry}"
+
+
+def test_permanent_upload_failure_says_so() -> None:
+    body = {"id": RID, "error": "HTTP 400 bad report", "permanent": True, "attempts": 1,
+            "next_attempt": None}
+    assert describe("report.failed", body) == (
+        "3f2a1b2c… FAILED for good after 1 attempt: HTTP 400 bad report"
+    )
+
+
+def test_paused_queue_is_flagged_and_short_ids_stay_whole() -> None:
+    text = describe("queue.stats", {"pending": 0, "failed": 0, "completed": 0, "paused": True})
+    assert text == "0 pending, 0 failed, 0 completed, 0 in flight, 0 uploaded; PAUSED"
+    assert describe("report.uploaded", {"id": "r1", "attempts": 3, "latency_ms": 5}) == (
+        "r1 after 3 attempts, 5 ms"
+    )
+
+
+def test_pipeline_event_missing_a_field_falls_back_to_its_fields() -> None:
+    assert describe("report.uploaded", {"id": "r1"}) == 'id="r1"'

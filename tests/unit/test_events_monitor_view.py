@@ -237,3 +237,97 @@ def test_dropped_invalid_frames_are_counted_in_the_footer() -> None:
 def test_snapshot_does_not_offer_ctrl_c() -> None:
     assert "Ctrl+C" in text_of(MonitorState(), now=T0)
     assert "Ctrl+C" not in text_of(MonitorState(), now=T0, live=False)
+
+
+def upload(bus: Bus, ts: float, report_id: str = "r") -> Envelope:
+    return bus.event("report.uploaded", {"id": report_id, "attempts": 1, "latency_ms": 9.0},
+                     src="uploader", ts=ts)
+
+
+def test_queue_stats_event_fills_the_queue_counts() -> None:
+    bus, state = Bus(), MonitorState()
+    assert state.queue is None
+    state.apply(bus.event("queue.stats", {"pending": 4, "failed": 1, "completed": 30,
+                                          "in_flight": 2, "uploaded_total": 29,
+                                          "paused": True}, src="uploader"))
+    queue = state.queue
+    assert queue is not None
+    assert (queue.pending, queue.failed, queue.completed) == (4, 1, 30)
+    assert (queue.in_flight, queue.uploaded_total, queue.paused) == (2, 29, True)
+
+
+def test_status_queue_block_updates_counts_and_keeps_what_it_does_not_know() -> None:
+    bus, state = Bus(), MonitorState()
+    state.apply_status({**status_reply(), "queue": {"pending": 2, "failed": 0,
+                                                    "completed": 5}}, now=T0)
+    assert state.queue is not None and state.queue.in_flight is None
+    state.apply(bus.event("queue.stats", {"pending": 1, "failed": 0, "completed": 6,
+                                          "in_flight": 1, "paused": False}, src="uploader"))
+    state.apply_status({**status_reply(), "queue": {"pending": 0, "failed": 0,
+                                                    "completed": 7}}, now=T0 + 5)
+    assert (state.queue.pending, state.queue.completed) == (0, 7)
+    assert (state.queue.in_flight, state.queue.paused) == (1, False)
+
+
+def test_status_without_queue_block_leaves_the_queue_unknown() -> None:
+    state = MonitorState()
+    state.apply_status(status_reply(), now=T0)
+    assert state.queue is None
+
+
+def test_upload_rate_counts_uploads_of_the_last_minute_only() -> None:
+    bus, state = Bus(), MonitorState()
+    for ts in (T0, T0 + 10, T0 + 50, T0 + 59):
+        state.apply(upload(bus, ts))
+    assert state.pipeline.uploads_per_minute(T0 + 59) == 4
+    assert state.pipeline.uploads_per_minute(T0 + 75) == 2  # T0 and T0+10 fell out
+    assert state.pipeline.uploads_per_minute(T0 + 200) == 0
+    assert state.pipeline.uploaded == 4
+
+
+def test_old_upload_times_are_forgotten_as_new_ones_arrive() -> None:
+    bus, state = Bus(), MonitorState()
+    for i in range(100):
+        state.apply(upload(bus, T0 + i * 10))
+    assert len(state.pipeline.upload_times) <= 7
+    assert state.pipeline.uploaded == 100
+
+
+def test_file_and_upload_failure_events_are_counted() -> None:
+    bus, state = Bus(), MonitorState()
+    conv = {"converter": "c", "path": "a.json", "report_ids": ["r"], "confidence": 1.0}
+    state.apply(bus.event("file.converted", conv, src="conv"))
+    state.apply(bus.event("file.converted", conv, src="conv"))
+    state.apply(bus.event("file.failed", {"converter": "c", "path": "b.json",
+                                          "reason": "rejected", "error_file": "b.err"},
+                          src="conv"))
+    state.apply(bus.event("file.alarm", {"converter": "c", "path": "a.json",
+                                         "confidence": 0.1, "threshold": 0.5}, src="conv"))
+    state.apply(bus.event("report.failed", {"id": "r", "error": "503", "permanent": False,
+                                            "attempts": 1}, src="uploader"))
+    counts = state.pipeline
+    assert (counts.converted, counts.failed, counts.alarms, counts.upload_errors) == (2, 1, 1, 1)
+    assert [e.type for e in state.events][-1] == "report.failed"
+
+
+def test_screen_shows_the_queue_line_and_rates_at_a_fixed_time() -> None:
+    bus, state = Bus(), MonitorState()
+    state.apply_status(status_reply(), now=T0)
+    state.apply(bus.event("queue.stats", {"pending": 3, "failed": 1, "completed": 42,
+                                          "in_flight": 2, "paused": True}, src="uploader"))
+    for ts in (T0 - 90, T0 - 30, T0 - 1):
+        state.apply(upload(bus, ts))
+    state.apply(bus.event("file.converted", {"converter": "c", "path": "a.json",
+                                             "report_ids": ["r"], "confidence": 1.0},
+                          src="conv"))
+    screen = text_of(state, T0)
+    assert "queue: 3 pending, 1 failed, 42 completed, 2 in flight  PAUSED" in screen
+    assert "uploads: 2/min (last 60 s), 3 since monitor start" in screen
+    assert "files: 1 converted, 0 failed" in screen
+    assert "a.json → 1 report (c), confidence 1.00" in screen
+
+
+def test_screen_says_when_the_queue_is_not_known_yet() -> None:
+    screen = text_of(MonitorState(), T0)
+    assert "queue: unknown (no queue stats yet)" in screen
+    assert "uploads: 0/min (last 60 s), 0 since monitor start" in screen

@@ -139,6 +139,99 @@ def _control_reply(body: Mapping[str, Any]) -> str:
     return f"error {error.get('code')}: {error.get('reason')}"
 
 
+def _file_name(path: object) -> str:
+    """The last part of a path, whichever separator the station's OS used."""
+    text = str(path)
+    return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or text
+
+
+def _short_id(report_id: object) -> str:
+    """Enough of a report id (a UUID) to tell reports apart on one line: ``3f2a1b2c…``."""
+    text = str(report_id)
+    return text if len(text) <= 9 else text[:8] + "…"
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 attempt``, ``3 attempts``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _file_detected(body: Mapping[str, Any]) -> str:
+    return (
+        f"{_file_name(body['path'])} for {body.get('converter')}, "
+        f"{_count(int(body['size']), 'byte')}"
+    )
+
+
+def _file_pending(body: Mapping[str, Any]) -> str:
+    return f"{_file_name(body['path'])} → pending ({body.get('converter')})"
+
+
+def _file_converted(body: Mapping[str, Any]) -> str:
+    text = (
+        f"{_file_name(body['path'])} → {_count(len(body['report_ids']), 'report')} "
+        f"({body.get('converter')}), confidence {float(body['confidence']):.2f}"
+    )
+    warnings = body.get("warnings") or []
+    if warnings:
+        text += f", {_count(len(warnings), 'warning')}"
+    return text
+
+
+def _file_alarm(body: Mapping[str, Any]) -> str:
+    return (
+        f"{_file_name(body['path'])} LOW CONFIDENCE {float(body['confidence']):.2f} "
+        f"< {float(body['threshold']):.2f} ({body.get('converter')})"
+    )
+
+
+def _file_failed(body: Mapping[str, Any]) -> str:
+    text = (
+        f"{_file_name(body['path'])} → error ({body['reason']}): {_file_name(body['error_file'])}"
+    )
+    if body.get("poison"):
+        text += " [poison]"
+    return text
+
+
+def _report_queued(body: Mapping[str, Any]) -> str:
+    text = f"{_short_id(body['id'])} queued"
+    if body.get("source"):
+        text += f" from {_file_name(body['source'])}"
+    if body.get("converter"):
+        text += f" ({body['converter']})"
+    if body.get("station"):
+        text += f" station {body['station']}"
+    return text
+
+
+def _report_uploaded(body: Mapping[str, Any]) -> str:
+    return (
+        f"{_short_id(body['id'])} after {_count(int(body['attempts']), 'attempt')}, "
+        f"{float(body['latency_ms']):.0f} ms"
+    )
+
+
+def _report_failed(body: Mapping[str, Any]) -> str:
+    attempts = _count(int(body["attempts"]), "attempt")
+    if body.get("permanent"):
+        return f"{_short_id(body['id'])} FAILED for good after {attempts}: {body['error']}"
+    text = f"{_short_id(body['id'])} upload failed ({attempts}): {body['error']}"
+    if body.get("next_attempt") is not None:
+        text += f"; retry at {clock(float(body['next_attempt']))}"
+    return text
+
+
+def _queue_stats(body: Mapping[str, Any]) -> str:
+    text = (
+        f"{body['pending']} pending, {body['failed']} failed, {body['completed']} completed, "
+        f"{body.get('in_flight', 0)} in flight, {body.get('uploaded_total', 0)} uploaded"
+    )
+    if body.get("paused"):
+        text += "; PAUSED"
+    return text
+
+
 _DESCRIBERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "worker.heartbeat": _heartbeat,
     "supervisor.heartbeat": _supervisor_heartbeat,
@@ -152,6 +245,15 @@ _DESCRIBERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "sync.failed": _sync_failed,
     "control.request": _control_request,
     "control.reply": _control_reply,
+    "file.detected": _file_detected,
+    "file.pending": _file_pending,
+    "file.converted": _file_converted,
+    "file.alarm": _file_alarm,
+    "file.failed": _file_failed,
+    "report.queued": _report_queued,
+    "report.uploaded": _report_uploaded,
+    "report.failed": _report_failed,
+    "queue.stats": _queue_stats,
 }
 
 _MAX_COMPACT = 160
@@ -173,7 +275,7 @@ def describe(event_type: str, body: Mapping[str, Any]) -> str:
         return _compact(body)
     try:
         return describer(body)
-    except (TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         # A body that does not match its type's model (e.g. a newer sender) is still shown.
         return _compact(body)
 

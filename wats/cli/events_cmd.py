@@ -216,11 +216,36 @@ def _request_status(client: Any, state: Any, timeout: float) -> bool:
         state.notice = f"{exc}; showing bus events only"
         return False
     if reply.ok and isinstance(reply.result, dict):
-        state.apply_status(reply.result, now=time.time())
+        result = dict(reply.result)
+        queue = _uploader_queue_stats(client, timeout)
+        if queue is not None:
+            result["queue"] = queue
+        state.apply_status(result, now=time.time())
         return True
     if reply.error is not None:
         state.notice = f"`status` was answered with {reply.error.code}: {reply.error.reason}"
     return False
+
+
+_QUEUE_STATS_KEYS = ("pending", "failed", "completed", "in_flight", "uploaded_total", "paused")
+
+
+def _uploader_queue_stats(client: Any, timeout: float) -> dict[str, Any] | None:
+    """The queue counts as the uploader knows them, asked over the bus (never from the folders).
+
+    The uploader publishes ``queue.stats`` only when the counts change, so a monitor started on
+    a quiet queue would otherwise show "unknown" until the next upload. ``None`` when no
+    uploader answers (not configured, not running).
+    """
+    from wats.protocol.bus import ControlTimeout
+
+    try:
+        reply = client.request("uploader.status", target="uploader", timeout=timeout)
+    except ControlTimeout:
+        return None
+    if not reply.ok or not isinstance(reply.result, dict):
+        return None
+    return {key: reply.result[key] for key in _QUEUE_STATS_KEYS if key in reply.result}
 
 
 @app.command("monitor")

@@ -1,7 +1,8 @@
 """What ``wats-supervisor monitor`` shows: a state model fed by bus events, and its rendering.
 
 The model starts from one ``status`` reply and then follows the bus (heartbeats, worker lifecycle
-events, connection status), so the view is live without re-reading any file. Both parts are pure:
+events, connection status, the report pipeline's file/report/queue events), so the view is live
+without re-reading any file. Both parts are pure:
 they take the current time as an argument and never touch a socket or a terminal, which keeps
 every state transition and every column unit-testable.
 """
@@ -73,6 +74,50 @@ class WorkerView:
         return max(0.0, now - self.started_at)
 
 
+#: The window over which the upload rate is measured, in seconds.
+RATE_WINDOW = 60.0
+
+
+@dataclass
+class QueueView:
+    """The report queue as last reported: folder counts from ``queue.stats`` or ``status``.
+
+    ``in_flight``, ``uploaded_total`` and ``paused`` are only known from ``queue.stats`` (the
+    uploader's own view); they stay None until the first one arrives.
+    """
+
+    pending: int = 0
+    failed: int = 0
+    completed: int = 0
+    in_flight: int | None = None
+    uploaded_total: int | None = None
+    paused: bool | None = None
+
+
+@dataclass
+class PipelineCounts:
+    """What the monitor itself saw on the bus since it started (not totals from disk)."""
+
+    uploaded: int = 0
+    upload_errors: int = 0
+    converted: int = 0
+    failed: int = 0
+    alarms: int = 0
+    upload_times: deque[float] = field(default_factory=deque)
+
+    def note_upload(self, ts: float) -> None:
+        """Count one ``report.uploaded``; forget times too old to matter for the rate."""
+        self.uploaded += 1
+        self.upload_times.append(ts)
+        while self.upload_times and self.upload_times[0] <= ts - RATE_WINDOW:
+            self.upload_times.popleft()
+
+    def uploads_per_minute(self, now: float) -> float:
+        """Reports uploaded per minute over the last ``RATE_WINDOW`` seconds before ``now``."""
+        recent = sum(1 for ts in self.upload_times if now - RATE_WINDOW < ts <= now)
+        return recent * 60.0 / RATE_WINDOW
+
+
 @dataclass
 class LoggedEvent:
     """One line of the "latest events" list."""
@@ -101,6 +146,8 @@ class MonitorState:
     config_path: str | None = None
     connection: dict[str, Any] | None = None
     sync: LoggedEvent | None = None
+    queue: QueueView | None = None
+    pipeline: PipelineCounts = field(default_factory=PipelineCounts)
     workers: dict[str, WorkerView] = field(default_factory=dict)
     events: deque[LoggedEvent] = field(default_factory=deque)
     gaps: SeqGaps = field(default_factory=SeqGaps)
@@ -141,6 +188,8 @@ class MonitorState:
             row.progress = item.get("progress")
             row.ready = bool(item.get("ready"))
             row.last_exit = item.get("last_exit")
+        if isinstance(result.get("queue"), Mapping):
+            self._update_queue(result["queue"])
         self.notice = None
 
     def apply(self, event: EventLike) -> None:
@@ -238,7 +287,39 @@ class MonitorState:
     def _on_sync_failed(self, ts: float, body: Mapping[str, Any]) -> None:
         self.sync = LoggedEvent(ts, "sync", "sync.failed", describe("sync.failed", body))
 
+    def _on_queue_stats(self, ts: float, body: Mapping[str, Any]) -> None:
+        self._update_queue(body)
+
+    def _on_report_uploaded(self, ts: float, body: Mapping[str, Any]) -> None:
+        self.pipeline.note_upload(ts)
+
+    def _on_report_failed(self, ts: float, body: Mapping[str, Any]) -> None:
+        self.pipeline.upload_errors += 1
+
+    def _on_file_converted(self, ts: float, body: Mapping[str, Any]) -> None:
+        self.pipeline.converted += 1
+
+    def _on_file_failed(self, ts: float, body: Mapping[str, Any]) -> None:
+        self.pipeline.failed += 1
+
+    def _on_file_alarm(self, ts: float, body: Mapping[str, Any]) -> None:
+        self.pipeline.alarms += 1
+
     # -- helpers ----------------------------------------------------------------------------
+
+    def _update_queue(self, counts: Mapping[str, Any]) -> None:
+        """Take the counts present in ``counts``; a key that is missing keeps its last value."""
+        queue = self.queue or QueueView()
+        queue.pending = int(counts.get("pending", queue.pending))
+        queue.failed = int(counts.get("failed", queue.failed))
+        queue.completed = int(counts.get("completed", queue.completed))
+        if counts.get("in_flight") is not None:
+            queue.in_flight = int(counts["in_flight"])
+        if counts.get("uploaded_total") is not None:
+            queue.uploaded_total = int(counts["uploaded_total"])
+        if counts.get("paused") is not None:
+            queue.paused = bool(counts["paused"])
+        self.queue = queue
 
     def _worker(self, name: str) -> WorkerView:
         row = self.workers.get(name)
@@ -375,6 +456,33 @@ def header_text(state: MonitorState, now: float) -> Text:
     return text
 
 
+def queue_text(state: MonitorState, now: float) -> Text:
+    """The queue line (pending, failed, completed, in flight, paused) and the pipeline's rates."""
+    text = Text("queue: ")
+    queue = state.queue
+    if queue is None:
+        text.append("unknown (no queue stats yet)", style="dim")
+    else:
+        text.append(f"{queue.pending} pending", style="yellow" if queue.paused else "")
+        text.append(", ")
+        text.append(f"{queue.failed} failed", style="bold red" if queue.failed else "")
+        text.append(f", {queue.completed} completed")
+        text.append(f", {'-' if queue.in_flight is None else queue.in_flight} in flight")
+        if queue.paused:
+            text.append("  PAUSED", style="bold yellow")
+    counts = state.pipeline
+    rate = counts.uploads_per_minute(now)
+    text.append(f"\nuploads: {rate:.0f}/min (last {RATE_WINDOW:.0f} s)")
+    text.append(f", {counts.uploaded} since monitor start")
+    if counts.upload_errors:
+        text.append(f", {counts.upload_errors} upload errors", style="red")
+    text.append(f"\nfiles: {counts.converted} converted, ")
+    text.append(f"{counts.failed} failed", style="red" if counts.failed else "")
+    if counts.alarms:
+        text.append(f", {counts.alarms} low confidence", style="yellow")
+    return text
+
+
 def events_table(state: MonitorState) -> Table:
     """The latest non-heartbeat events, oldest first, with any sequence gaps."""
     table = Table(title="Latest events", title_justify="left", show_header=False, box=None,
@@ -413,6 +521,7 @@ def render_monitor(
         header_text(state, now),
         Text(""),
         workers_table(state, now, compact=width < WIDE_SCREEN),
+        queue_text(state, now),
         Text(""),
         events_table(state),
         footer_text(state, live=live),

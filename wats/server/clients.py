@@ -8,12 +8,12 @@ Registrations are kept in ``<data>/clients.json`` (mode 0600) so they survive re
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wats.fsutil import atomic_write
 from wats.server.auth import TokenChecker, make_token
 
 CLIENTS_FILE = "clients.json"
@@ -74,10 +74,5 @@ class ClientRegistry:
         return client.passcode
 
     def _save(self) -> None:
-        temp = self._path.with_suffix(".tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump([asdict(c) for c in self._clients.values()], handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, self._path)
+        data = json.dumps([asdict(c) for c in self._clients.values()], indent=2)
+        atomic_write(self._path, data.encode("utf-8"), mode=0o600)

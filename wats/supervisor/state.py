@@ -7,10 +7,8 @@ trees, checking pid AND create time so a recycled pid is never touched.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from wats.fsutil import atomic_write
 from wats.supervisor.process import ProcessRef, kill_refs
 
 __all__ = ["SupervisorState", "kill_leftovers", "read_state", "write_state"]
@@ -74,20 +73,8 @@ class SupervisorState:
 
 
 def write_state(path: Path, state: SupervisorState) -> None:
-    """Atomically replace the state file (0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(state.to_json(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Atomically and durably replace the state file (0600)."""
+    atomic_write(path, json.dumps(state.to_json()).encode("utf-8"), mode=0o600)
 
 
 def read_state(path: Path) -> SupervisorState | None:

@@ -18,11 +18,10 @@ reach the tree builder), then ``xml.etree`` builds the tree from the same bytes.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from typing import Any
-from xml.parsers import expat
 
 from wats.api.models import UUTReport, dump_report, parse_report
+from wats.xmlsafe import XmlError, parse_xml
 
 NAMESPACE = "http://wats.virinco.com/schemas/WATS/Report/wsxf"
 _NS = f"{{{NAMESPACE}}}"
@@ -47,27 +46,11 @@ class WsxfError(ValueError):
 # --------------------------------------------------------------------------- reading
 
 
-def _refuse(what: str) -> Callable[..., None]:
-    def handler(*_args: Any) -> None:
-        raise WsxfError(f"WSXF must not contain {what}")
-
-    return handler
-
-
 def _safe_parse(xml: str | bytes) -> ET.Element:
-    data = xml.encode("utf-8") if isinstance(xml, str) else xml
-    if isinstance(xml, str):
-        # A str is already decoded; drop its encoding declaration so expat does not re-decode.
-        data = xml.lstrip().split("?>", 1)[1].encode() if xml.lstrip().startswith("<?xml") else data
-    guard = expat.ParserCreate()
-    guard.StartDoctypeDeclHandler = _refuse("a DOCTYPE declaration")
-    guard.EntityDeclHandler = _refuse("entity declarations")
-    guard.ExternalEntityRefHandler = _refuse("external entities")
     try:
-        guard.Parse(data, True)
-        return ET.fromstring(data)
-    except (expat.ExpatError, ET.ParseError) as exc:
-        raise WsxfError(f"not well-formed XML: {exc}") from exc
+        return parse_xml(xml)
+    except XmlError as exc:
+        raise WsxfError(str(exc).replace("the XML", "WSXF")) from exc
 
 
 def _opt(element: ET.Element, name: str) -> str | None:

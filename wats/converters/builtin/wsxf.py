@@ -6,51 +6,17 @@ claim other XML (TestStand, ATML) that happens to land in the same folder.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
 
 from pydantic import ValidationError
 
 from wats.api.models.codec import describe_validation_error
 from wats.api.wsxf import NAMESPACE, WsxfError, wsxf_to_report
 from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.xmlsafe import root_element
 
 __all__ = ["WSXFConverter"]
 
 _ROOTS = ("Reports", "Report")
-
-
-class _RootFound(Exception):
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
-
-
-class _Unsafe(Exception):
-    pass
-
-
-def root_element(data: bytes) -> tuple[str, str] | None:
-    """(namespace, local name) of the document's first element, or None if ``data`` is not
-    XML we will read. Stops at the first element, so sniffing a large file is cheap, and
-    refuses DOCTYPE / entity declarations like wats.api.wsxf does."""
-    parser = expat.ParserCreate(namespace_separator=" ")
-
-    def start(tag: str, _attrs: object) -> None:
-        raise _RootFound(tag)
-
-    def refuse(*_args: object) -> None:
-        raise _Unsafe
-
-    parser.StartElementHandler = start
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    try:
-        parser.Parse(data, True)
-    except _RootFound as found:
-        namespace, _, local = found.tag.rpartition(" ")
-        return namespace, local
-    except (_Unsafe, expat.ExpatError):
-        return None
-    return None
 
 
 class WSXFConverter(ConverterBase):

@@ -51,6 +51,7 @@ def _register_commands() -> None:
     """Import command modules so they attach to ``app`` (kept late to avoid import cycles)."""
     from wats.cli import (  # noqa: F401
         config_cmd,
+        convert_cmd,
         converters_cmd,
         events_cmd,
         queue_cmd,

@@ -314,8 +314,10 @@ class Sandbox:
         ``context_data`` carries what the child builds the converter's context from:
         ``station`` ({name, location, purpose}), ``reference_file`` (the sync worker's cache, or
         None), ``validate`` (run the converter's own ``validate()`` first; the final confidence
-        is then the lower of the two) and ``reject_threshold`` (a ``validate()`` below it skips
-        ``convert()``). Raises :class:`SandboxError` only if the fork server cannot be started.
+        is then the lower of the two), ``reject_threshold`` (a ``validate()`` below it skips
+        ``convert()``) and ``validate_only`` (answer ``validate()``'s confidence, convert
+        nothing: how ``wats-supervisor convert`` picks a converter). Raises
+        :class:`SandboxError` only if the fork server cannot be started.
         """
         started = time.monotonic()
         request = {
@@ -823,6 +825,15 @@ def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
     converter = cls()
     source, context = _make_source_and_context(cls, request, context_data)
     confidence: float | None = None
+    if context_data.get("validate_only"):
+        # `wats-supervisor convert` without --converter: ask every candidate, convert nothing.
+        return {
+            "ok": True,
+            "reports": [],
+            "confidence": min(1.0, max(0.0, float(converter.validate(source, context)))),
+            "message": "validate() only",
+            "warnings": [],
+        }
     # validate() is for telling whose file this is; the config already routed the file here, and
     # a full validate() often parses the file as convert() will. So it runs only when asked.
     if context_data.get("validate") and type(converter).validate is not ConverterBase.validate:

@@ -1,0 +1,120 @@
+"""``wats-supervisor convert``: a real sandbox, real converters, nothing uploaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import PROJECT_ROOT
+from wats.api.models import parse_report
+from wats.cli.main import app
+from wats.config import CONFIG_ENV
+from wats.converters.identity import content_hash, report_id
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+def _config(tmp_path: Path, body: str = "") -> Path:
+    path = tmp_path / "station.toml"
+    path.write_text(
+        '[station]\nname_source = "config"\nname = "BENCH-7"\n'
+        'location = "Lab"\npurpose = "Debug"\n\n'
+        f'[paths]\ndata_dir = "data"\nconverters_dir = "site"\n{body}',
+        "utf-8",
+    )
+    (tmp_path / "site").mkdir(exist_ok=True)
+    return path
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["convert", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_convert_picks_the_most_confident_converter_and_prints_what_would_be_queued(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    sample = samples_dir / "wsxf" / "uut-wsxf-export.xml"
+    code, out, err = _run(str(sample), "--config", str(_config(tmp_path)))
+    assert code == 0, err
+    report = parse_report(json.loads(out))
+    assert "using built-in converter 'wsxf'" in err and "others:" in err
+    # the id and station are the pipeline's, not the file's
+    assert str(report.id) == report_id("wsxf", content_hash(sample), 0)
+    assert (report.machine_name, report.location, report.purpose) == ("BENCH-7", "Lab", "Debug")
+    assert report.sn == "FATTest-325" and report.pn == "FATPartNo"
+
+
+def test_convert_tree_shows_header_and_steps_with_measurements(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    sample = samples_dir / "wsxf" / "uut-wsxf-export.xml"
+    code, out, err = _run(str(sample), "--tree", "--config", str(_config(tmp_path)))
+    assert code == 0, err
+    assert "serial FATTest-325   part FATPartNo" in out
+    assert "- [failed] SingleEQFail  (ET_NLT)" in out and "EQ  limits 501" in out
+    assert "misc MiscInfoString: Hello" in out
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(out)
+
+
+def test_convert_with_a_named_converter_that_cannot_read_the_file_says_why(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    sample = samples_dir / "wsxf" / "uut-wsxf-export.xml"
+    code, out, err = _run(str(sample), "--converter", "wsjf", "--config", str(_config(tmp_path)))
+    assert code == 1
+    assert out == ""
+    assert "wsjf could not convert the file (rejected): not valid JSON" in err
+
+
+def test_convert_of_a_file_no_converter_knows_exits_1_naming_the_file(tmp_path: Path) -> None:
+    garbage = tmp_path / "noise.bin"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    code, out, err = _run(str(garbage), "--config", str(_config(tmp_path)))
+    assert code == 1 and out == ""
+    assert "no converter recognises noise.bin" in err and "--converter" in err
+
+
+def test_convert_with_an_unknown_converter_name_is_a_usage_error(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    sample = samples_dir / "wsjf" / "uur_example.json"
+    code, _out, err = _run(str(sample), "--converter", "nosuch", "--config", str(_config(tmp_path)))
+    assert code == 2
+    assert "'nosuch'" in err and "built-in name" in err
+
+
+def test_convert_uses_a_configured_site_converter_with_its_arguments_and_station(
+    tmp_path: Path,
+) -> None:
+    code_text = (PROJECT_ROOT / "tests" / "support" / "example_converter.py").read_text("utf-8")
+    config = _config(
+        tmp_path,
+        '\n[stations.l4]\nname = "LINE-4"\nlocation = "Hall B"\npurpose = "Production"\n\n'
+        '[[converters]]\nname = "line-csv"\nconverter = "line_csv.py"\n'
+        'watch_folder = "in"\nstation = "l4"\narguments = { delimiter = ";" }\n',
+    )
+    (tmp_path / "site" / "line_csv.py").write_text(code_text, encoding="utf-8")
+    result_file = tmp_path / "unit.csv"
+    result_file.write_text(
+        "serial;SN-77\npart;PCBA-100\nrevision;B\noperation;ICT\nVCC;3.31;3.20;3.40;V\n", "utf-8"
+    )
+    code, out, err = _run(str(result_file), "--config", str(config))
+    assert code == 0, err
+    assert "using configured converter 'line-csv'" in err
+    report = parse_report(json.loads(out))
+    assert (report.sn, report.rev, report.machine_name) == ("SN-77", "B", "LINE-4")
+    assert str(report.id) == report_id("line-csv", content_hash(result_file), 0)
+    step = report.root.steps[0]
+    assert step.name == "VCC" and step.numeric_meas[0].value == pytest.approx(3.31)

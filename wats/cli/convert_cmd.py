@@ -1,0 +1,233 @@
+"""``wats-supervisor convert FILE``: run a converter on one file and show what it makes.
+
+The converter author's loop: drop nothing into a watch folder, upload nothing, just see the
+WSJF (or a step tree) the pipeline would queue. The conversion runs in the same sandbox, with
+the same report ids and station stamp as in the converter worker, so what this prints is what
+the server would receive.
+
+Without ``--converter`` every candidate (configured converters first, then the built-ins) is
+asked ``validate()`` in the sandbox and the most confident one converts; the choice and the
+runners-up are printed on stderr so the user sees why.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from wats.api.models import dump_report, parse_report
+from wats.api.models.codec import describe_validation_error
+from wats.api.station import Station
+from wats.cli.main import app
+from wats.config import ClientConfig, site_converters_dir
+from wats.config.paths import InstancePaths
+from wats.converters import BUILTIN_CONVERTERS, ConverterLoadError, load_converter_class
+from wats.converters.identity import content_hash, report_id
+from wats.converters.sandbox import Sandbox, SandboxError, SandboxOutcome
+
+__all__ = ["convert"]
+
+EXIT_CONVERSION_FAILED = 1
+EXIT_USAGE = 2
+DEFAULT_REJECT = 0.2
+"""Below this ``validate()`` confidence a converter is not considered to know the file."""
+
+
+@dataclass
+class _Candidate:
+    """One converter that may read the file: a configured one or a built-in."""
+
+    label: str
+    spec: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    station: Station | None = None
+    configured: bool = False
+
+
+def _candidates(cfg: ClientConfig) -> list[_Candidate]:
+    found = [
+        _Candidate(
+            label=conv.name,
+            spec=conv.converter,
+            arguments=dict(conv.arguments),
+            station=cfg.station_for(conv),
+            configured=True,
+        )
+        for conv in cfg.converters
+        if conv.enabled and conv.kind in (None, "file")
+    ]
+    configured_specs = {c.spec.lower() for c in found}
+    found += [
+        _Candidate(label=name, spec=name)
+        for name in BUILTIN_CONVERTERS
+        if name not in configured_specs
+    ]
+    return found
+
+
+def _named(cfg: ClientConfig, name: str) -> _Candidate:
+    for conv in cfg.converters:
+        if conv.name == name:
+            return _Candidate(
+                label=conv.name,
+                spec=conv.converter,
+                arguments=dict(conv.arguments),
+                station=cfg.station_for(conv),
+                configured=True,
+            )
+    return _Candidate(label=name, spec=name)
+
+
+def _context(cfg: ClientConfig, candidate: _Candidate, **extra: Any) -> dict[str, Any]:
+    station = candidate.station or cfg.station_for(None)
+    reference = InstancePaths.for_config(cfg).cache_dir / "reference.json"
+    return {
+        "station": station.model_dump(),
+        "reference_file": str(reference) if reference.exists() else None,
+        "converter_name": candidate.label,
+        "reject_threshold": 0.0,
+        "validate": False,
+        **extra,
+    }
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _pick(
+    sandbox: Sandbox, cfg: ClientConfig, candidates: list[_Candidate], path: Path
+) -> _Candidate:
+    scores: list[tuple[float, int, _Candidate]] = []
+    for order, candidate in enumerate(candidates):
+        outcome = sandbox.convert(
+            candidate.spec, candidate.arguments, path, _context(cfg, candidate, validate_only=True)
+        )
+        if outcome.ok:
+            scores.append((outcome.confidence, -order, candidate))
+        else:
+            _say(f"  {candidate.label}: validate() failed ({outcome.failure}: {outcome.message})")
+    scores.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    if not scores or scores[0][0] < DEFAULT_REJECT:
+        best = f" (best: {scores[0][2].label} at {scores[0][0]:.2f})" if scores else ""
+        _say(f"error: no converter recognises {path.name}{best}; name one with --converter")
+        raise typer.Exit(EXIT_CONVERSION_FAILED)
+    confidence, _, chosen = scores[0]
+    others = ", ".join(f"{c.label} {score:.2f}" for score, _, c in scores[1:])
+    kind = "configured converter" if chosen.configured else "built-in converter"
+    _say(
+        f"using {kind} {chosen.label!r}: validate() confidence {confidence:.2f}, the highest"
+        + (f" (others: {others})" if others else "")
+    )
+    return chosen
+
+
+def _report_failure(outcome: SandboxOutcome, label: str) -> None:
+    _say(f"error: {label} could not convert the file ({outcome.failure}): {outcome.message}")
+    detail = outcome.detail or {}
+    if detail.get("traceback"):
+        _say(str(detail["traceback"]).rstrip())
+    for stream, text in (("stdout", outcome.stdout), ("stderr", outcome.stderr)):
+        if text.strip():
+            _say(f"converter {stream}:\n{text.rstrip()}")
+
+
+def _stamped(
+    outcome: SandboxOutcome, candidate: _Candidate, cfg: ClientConfig, digest: str
+) -> list[Any]:
+    station = candidate.station or cfg.station_for(None)
+    reports = []
+    for index, body in enumerate(outcome.reports):
+        stamped = {
+            **body,
+            "id": report_id(candidate.label, digest, index),
+            "machineName": station.name,
+            "location": station.location,
+            "purpose": station.purpose,
+        }
+        try:
+            reports.append(parse_report(stamped))
+        except ValidationError as exc:
+            _say(
+                f"error: report {index} is not a valid WATS report: "
+                f"{describe_validation_error(exc)}"
+            )
+            raise typer.Exit(EXIT_CONVERSION_FAILED) from None
+    return reports
+
+
+@app.command()
+def convert(
+    file: Annotated[
+        Path,
+        typer.Argument(help="The test-station file (or folder) to convert.", exists=True),
+    ],
+    converter: Annotated[
+        str | None,
+        typer.Option(
+            "--converter",
+            help="A configured converter's name, a built-in name, 'file.py[:Class]' or "
+            "'package.module:Class'. Default: the one whose validate() is most confident.",
+        ),
+    ] = None,
+    tree: Annotated[
+        bool, typer.Option("--tree", help="Print a readable step tree instead of WSJF JSON.")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Config file (default: the usual search).", dir_okay=False
+        ),
+    ] = None,
+    instance: Annotated[str | None, typer.Option("--instance", "-i", help="Instance name.")] = None,
+) -> None:
+    """Convert FILE in the sandbox and print the resulting WSJF report(s); uploads nothing.
+
+    The report ids and the station identity are the ones the pipeline would use, so the output
+    is exactly what would be queued. Messages (which converter, warnings, errors) go to stderr,
+    the report to stdout. Exit code 1 when no converter recognises the file or the conversion
+    fails (the reason is printed, as it would be in the error file).
+    """
+    from wats.cli.config_cmd import load_config_or_exit
+
+    cfg, _source = load_config_or_exit(config, instance)
+    code_dir = site_converters_dir(cfg)
+    path = file.resolve()
+    with Sandbox(converters_dir=code_dir) as sandbox:
+        try:
+            if converter is not None:
+                chosen = _named(cfg, converter)
+                load_converter_class(chosen.spec, code_dir)  # a clear error before forking
+            else:
+                chosen = _pick(sandbox, cfg, _candidates(cfg), path)
+        except ConverterLoadError as exc:
+            _say(f"error: {exc}")
+            raise typer.Exit(EXIT_USAGE) from None
+        except SandboxError as exc:
+            _say(f"error: the converter sandbox could not start: {exc}")
+            raise typer.Exit(EXIT_CONVERSION_FAILED) from None
+        outcome = sandbox.convert(chosen.spec, chosen.arguments, path, _context(cfg, chosen))
+    if not outcome.ok:
+        _report_failure(outcome, chosen.label)
+        raise typer.Exit(EXIT_CONVERSION_FAILED)
+    for warning in outcome.warnings:
+        _say(f"warning: {warning}")
+    if outcome.confidence < 1.0:
+        _say(f"confidence {outcome.confidence:.2f}")
+    reports = _stamped(outcome, chosen, cfg, content_hash(path))
+    if not reports:
+        _say(f"{chosen.label} returned no reports for {path.name}")
+        return
+    if tree:
+        from wats.cli.report_tree import format_report_tree
+
+        typer.echo("\n\n".join(format_report_tree(r) for r in reports))
+        return
+    bodies = [dump_report(r) for r in reports]
+    document = bodies[0] if len(bodies) == 1 else bodies
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))

@@ -3,6 +3,7 @@ running converters that misbehave on purpose (tests/support/bad_converters.py)."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -14,7 +15,10 @@ import psutil
 import pytest
 
 from tests.support.bus_harness import wait_until
+from wats.api.models import parse_report
+from wats.converters.identity import content_hash, report_id
 from wats.converters.sandbox import Sandbox, SandboxLimits
+from wats.queue.item import encode_report
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the sandbox is POSIX (fork)")
 
@@ -51,6 +55,22 @@ def test_good_converter_returns_report_dicts_and_its_confidence(sandbox: Sandbox
     assert [r["sn"] for r in outcome.reports] == ["SN-1", "SN-2"]
     assert outcome.confidence == 0.75
     assert outcome.warnings == ["checked"]
+
+
+def test_stamp_request_returns_final_queue_bodies_with_derived_ids_and_station(
+    sandbox: Sandbox, source: Path
+):
+    digest = content_hash(source)
+    context = {**CONTEXT, "stamp": {"name": "line-1", "digest": digest}}
+    outcome = sandbox.convert(f"{BAD}:SimpleText", {}, source, context)
+    assert outcome.ok and outcome.reports == []
+    bodies = [json.loads(body) for body in outcome.report_json]
+    assert [b["id"] for b in bodies] == [report_id("line-1", digest, i) for i in (0, 1)]
+    assert {(b["machineName"], b["location"], b["purpose"]) for b in bodies} == {
+        ("st-1", "lab", "test")
+    }
+    assert [parse_report(b).sn for b in bodies] == ["SN-1", "SN-2"]
+    assert outcome.report_json[0] == encode_report(bodies[0])  # the queue's own form
 
 
 def test_raising_converter_fails_with_exception_and_traceback(sandbox: Sandbox, source: Path):

@@ -127,6 +127,7 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
         "allocates": ("AllocatesTooMuch", "limit"),
         "segfaults": ("Segfaults", "crash"),
         "not-a-report": ("ReturnsNotAReport", "invalid"),
+        "spoils": ("SpoilsItsReport", "invalid"),
         "rejects": ("LowConfidence", "rejected"),
     }
     converters = [{"name": n, "converter": f"{BAD}:{cls}"} for n, (cls, _) in bad.items()]
@@ -165,6 +166,9 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
             assert not (pending(config, name) / f"{name}.txt").exists()
         raised = json.loads(error_file(config, "raises", "raises.txt").read_text())
         assert raised["exception"] == "ValueError" and "Traceback" in raised["traceback"]
+        spoiled = json.loads(error_file(config, "spoils", "spoils.txt").read_text())
+        assert "report 0 is not a valid WATS report" in spoiled["message"]
+        assert "sn" in spoiled["message"]
         crashed = json.loads(error_file(config, "segfaults", "segfaults.txt").read_text())
         assert crashed["signal"] == signal.SIGSEGV and crashed["signal_name"] == "SIGSEGV"
 

@@ -170,6 +170,19 @@ class ReturnsNotAReport(SimpleText):
         return result
 
 
+class SpoilsItsReport(SimpleText):
+    """Builds a valid report, then gives it a serial WATS refuses (models are not re-validated
+    on assignment): the pipeline must still catch it before it reaches the queue."""
+
+    name = "spoils-report"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        result = super().convert(source, context)
+        for report in result.reports:
+            report.sn = "SN*BAD"
+        return result
+
+
 class KillsItsSandbox(SimpleText):
     """SIGKILLs its parent (the fork server) when the file says ``kill``; else converts."""
 

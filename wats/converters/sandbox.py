@@ -118,7 +118,9 @@ class SandboxOutcome:
     """What one conversion produced.
 
     ``ok`` is True when the converter ran to completion and said success; ``reports`` are then
-    ``dump_report`` dicts (not yet validated by the caller). Otherwise ``failure`` names why
+    ``dump_report`` dicts (not yet validated by the caller) or, when the request asked for a
+    ``stamp``, ``report_json`` holds the final queue bodies instead (see
+    :meth:`Sandbox.convert`). Otherwise ``failure`` names why
     (``exception``, ``crash``, ``timeout``, ``limit``, ``rejected`` (the converter declined the
     file), ``invalid`` (it returned something that is not a report)) and ``detail`` holds the
     facts: exception type and traceback, signal number and name, exit code, or
@@ -128,6 +130,7 @@ class SandboxOutcome:
 
     ok: bool
     reports: list[dict[str, Any]] = field(default_factory=list)
+    report_json: list[bytes] = field(default_factory=list)
     confidence: float = 0.0
     message: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -316,7 +319,11 @@ class Sandbox:
         None), ``validate`` (run the converter's own ``validate()`` first; the final confidence
         is then the lower of the two), ``reject_threshold`` (a ``validate()`` below it skips
         ``convert()``) and ``validate_only`` (answer ``validate()``'s confidence, convert
-        nothing: how ``wats-supervisor convert`` picks a converter). Raises
+        nothing: how ``wats-supervisor convert`` picks a converter). With ``stamp``
+        ({``name``, ``digest``}) the grandchild gives each report its derived id and the
+        station identity and returns compact WSJF bytes in ``report_json``, ready for the
+        queue: the report is then serialised once, in the sandbox, instead of being decoded,
+        re-validated and re-encoded by every process it passes through. Raises
         :class:`SandboxError` only if the fork server cannot be started.
         """
         started = time.monotonic()
@@ -465,8 +472,10 @@ class _ForkServer:
         import wats.api.models
         import wats.api.station
         import wats.converters.base
+        import wats.converters.identity
         import wats.converters.loader
-        import wats.platform  # noqa: F401
+        import wats.platform
+        import wats.queue.item  # noqa: F401
 
         _remove_orphaned_workdirs()
         _write_all(self.proto_out, _pack({"op": "ready", "pid": os.getpid()}))
@@ -857,6 +866,11 @@ def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
             "warnings": [str(w) for w in getattr(result, "warnings", [])],
         }
     reports: list[dict[str, Any]] = []
+    encoded: list[bytes] = []
+    stamp = context_data.get("stamp")
+    # Built-in converters return models straight from validation; a site's converter may have
+    # changed its models after building them, so its output is validated again here.
+    trusted = cls.__module__.startswith("wats.converters.builtin.")
     for index, report in enumerate(result.reports):
         if not isinstance(report, UUTReport | UURReport):
             return {
@@ -864,17 +878,56 @@ def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
                 "failure": "invalid",
                 "message": f"report {index} is a {type(report).__name__}, not a UUT/UUR report",
             }
-        reports.append(dump_report(report))
+        if stamp is None:
+            reports.append(dump_report(report))
+            continue
+        body, problem = _stamped_body(dump_report(report), index, stamp, context_data, trusted)
+        if problem is not None:
+            return {"ok": False, "failure": "invalid", "message": problem}
+        encoded.append(body)
     final = float(result.confidence)
     if confidence is not None:
         final = min(final, confidence)
     return {
         "ok": True,
         "reports": reports,
+        "report_json": encoded,
         "confidence": final,
         "message": str(result.message or ""),
         "warnings": [str(w) for w in result.warnings],
     }
+
+
+def _stamped_body(
+    body: dict[str, Any],
+    index: int,
+    stamp: dict[str, Any],
+    context_data: dict[str, Any],
+    trusted: bool,
+) -> tuple[bytes, str | None]:
+    """The queue body of report ``index``: derived id and station stamped, compact JSON."""
+    from pydantic import ValidationError
+
+    from wats.api.models import parse_report
+    from wats.api.models.codec import describe_validation_error
+    from wats.converters.identity import report_id
+    from wats.queue.item import encode_report
+
+    station = context_data["station"]
+    body.update(
+        id=report_id(str(stamp["name"]), str(stamp["digest"]), index),
+        machineName=station["name"],
+        location=station["location"],
+        purpose=station["purpose"],
+    )
+    if not trusted:
+        try:
+            parse_report(body)
+        except ValidationError as exc:
+            return b"", (
+                f"report {index} is not a valid WATS report: {describe_validation_error(exc)}"
+            )
+    return encode_report(body), None
 
 
 def _make_source_and_context(

@@ -145,7 +145,27 @@ class ReportQueue:
             raise TypeError(
                 f"report must be a dict (WSJF JSON object), not {type(report).__name__}"
             )
-        report_id = canonical_id(report.get("id"))
+        return self.enqueue_encoded(
+            report.get("id"),
+            encode_report(report),
+            converter=converter,
+            source_file=source_file,
+            station=station,
+        )
+
+    def enqueue_encoded(
+        self,
+        report_id: object,
+        body: bytes,
+        *,
+        converter: str | None,
+        source_file: str | os.PathLike[str] | None,
+        station: str | None,
+    ) -> bool:
+        """:meth:`enqueue` for a report already serialised (``encode_report``'s form) whose id
+        is ``report_id``: the converter sandbox hands over final bodies, and encoding them a
+        second time would only cost CPU. The caller vouches that ``body`` holds that id."""
+        report_id = canonical_id(report_id)
         # pending first: a concurrent mark_uploaded moves pending → completed, so checking in
         # this order cannot miss a report in flight between the two.
         for state in ("pending", "completed", "failed"):
@@ -158,7 +178,7 @@ class ReportQueue:
             station=station,
             queued_at=self._clock(),
         )
-        atomic_write(self.path_for(report_id, "pending"), encode_file(meta, encode_report(report)))
+        atomic_write(self.path_for(report_id, "pending"), encode_file(meta, bytes(body)))
         return True
 
     # ---------------------------------------------------------------- reading

@@ -42,10 +42,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from wats.api.models import dump_report, parse_report
-from wats.api.models.codec import describe_validation_error
 from wats.api.station import Station
 from wats.config.folders import ConverterFolders, converter_folders, site_converters_dir
 from wats.config.models import ConverterConfig
@@ -466,7 +462,7 @@ class ConverterWorker(Worker):
             runs.finish(slot)
             return result
         run_digest = hashlib.sha256(f"{slot.isoformat()}\n{folder_digest}".encode()).hexdigest()
-        outcome = self._run_sandbox(line, watch)
+        outcome = self._run_sandbox(line, watch, run_digest)
         result = self._scheduled_outcome(line, slot, start.attempt, run_digest, outcome)
         if result.converted:
             self._settle_collected(line, slot, collected)
@@ -494,7 +490,7 @@ class ConverterWorker(Worker):
                 outcome=outcome,
             )
         try:
-            reports = self._prepare_reports(line, digest, outcome.reports)
+            reports = self._prepare_reports(line, digest, outcome)
         except ValueError as exc:
             return self._fail_scheduled(
                 line, slot, "invalid", str(exc), attempts=attempt, outcome=outcome
@@ -671,7 +667,7 @@ class ConverterWorker(Worker):
             )
         attempts = previous + 1
         atomic_write(counter, json.dumps({"attempts": attempts, "file": path.name}).encode())
-        outcome = self._run_sandbox(line, path)
+        outcome = self._run_sandbox(line, path, digest)
         if outcome.failure is not None and outcome.detail.get("fork_server_died"):
             if attempts >= conv.max_retries:
                 return self._fail(
@@ -715,7 +711,7 @@ class ConverterWorker(Worker):
                 outcome=outcome,
             )
         try:
-            reports = self._prepare_reports(line, digest, outcome.reports)
+            reports = self._prepare_reports(line, digest, outcome)
         except ValueError as exc:
             return self._fail(
                 line,
@@ -741,7 +737,7 @@ class ConverterWorker(Worker):
             counter.unlink(missing_ok=True)
             raise
 
-    def _run_sandbox(self, line: _Line, path: Path) -> SandboxOutcome:
+    def _run_sandbox(self, line: _Line, path: Path, digest: str) -> SandboxOutcome:
         conv = line.config
         context = {
             "station": line.station.model_dump(),
@@ -749,6 +745,8 @@ class ConverterWorker(Worker):
             "converter_name": conv.name,
             "reject_threshold": conv.reject_threshold,
             "validate": self.validate_first,
+            # the sandbox stamps ids and station and hands back final queue bodies
+            "stamp": {"name": conv.name, "digest": digest},
         }
         sandbox = self._acquire()
         try:
@@ -757,33 +755,39 @@ class ConverterWorker(Worker):
             self._release(sandbox)
 
     def _prepare_reports(
-        self, line: _Line, digest: str, reports: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Assign derived ids, stamp the station identity, validate: the queue's bodies."""
+        self, line: _Line, digest: str, outcome: SandboxOutcome
+    ) -> list[tuple[str, bytes]]:
+        """The queue bodies (id, WSJF bytes) the sandbox stamped, checked.
+
+        The sandbox validated the reports and stamped the derived ids and the station identity
+        (so each report is serialised once). The converter's code ran in that process too, so
+        the fields the queue and the server rely on are checked here: each body is a JSON
+        object of a test or repair report carrying exactly the id and station we expect.
+        """
+        station = line.station
+        expected_station = (station.name, station.location, station.purpose)
         prepared = []
-        for index, report in enumerate(reports):
-            if not isinstance(report, dict):
-                raise ValueError(f"report {index} is not a JSON object")
-            stamped = {
-                **report,
-                "id": report_id(line.config.name, digest, index),
-                "machineName": line.station.name,
-                "location": line.station.location,
-                "purpose": line.station.purpose,
-            }
+        for index, body in enumerate(outcome.report_json):
+            expected_id = report_id(line.config.name, digest, index)
             try:
-                prepared.append(dump_report(parse_report(stamped)))
-            except ValidationError as exc:
+                report = json.loads(body)
+            except ValueError as exc:
+                raise ValueError(f"report {index} is not valid JSON: {exc}") from None
+            if not isinstance(report, dict) or report.get("type") not in ("T", "R"):
+                raise ValueError(f"report {index} is not a WATS test or repair report")
+            stamped = (report.get("machineName"), report.get("location"), report.get("purpose"))
+            if report.get("id") != expected_id or stamped != expected_station:
                 raise ValueError(
-                    f"report {index} is not a valid WATS report: {describe_validation_error(exc)}"
-                ) from None
+                    f"report {index} does not carry the id and station the pipeline assigned"
+                )
+            prepared.append((expected_id, bytes(body)))
         return prepared
 
     def _deliver(
         self,
         line: _Line,
         path: Path,
-        reports: list[dict[str, Any]],
+        reports: list[tuple[str, bytes]],
         outcome: SandboxOutcome,
         counter: Path,
     ) -> FileOutcome:
@@ -799,22 +803,26 @@ class ConverterWorker(Worker):
         return result
 
     def _enqueue_reports(
-        self, line: _Line, source: Path, reports: list[dict[str, Any]], result: FileOutcome
+        self, line: _Line, source: Path, reports: list[tuple[str, bytes]], result: FileOutcome
     ) -> list[str]:
         """Queue every report durably; a ``report.queued`` event for each one new to the queue."""
         conv = line.config
         ids = []
-        for report in reports:
-            added = self.queue.enqueue(
-                report, converter=conv.name, source_file=str(source), station=line.station.name
+        for report_id_, body in reports:
+            added = self.queue.enqueue_encoded(
+                report_id_,
+                body,
+                converter=conv.name,
+                source_file=str(source),
+                station=line.station.name,
             )
-            ids.append(report["id"])
+            ids.append(report_id_)
             if added:
                 result.events.append(
                     (
                         topics.REPORT_QUEUED,
                         {
-                            "id": report["id"],
+                            "id": report_id_,
                             "converter": conv.name,
                             "source": source.name,
                             "station": line.station.name,

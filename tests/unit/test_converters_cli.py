@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from tests.conftest import PROJECT_ROOT
 from wats.cli.main import app
 from wats.config import CONFIG_ENV
+from wats.converters import BUILTIN_CONVERTERS
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,7 @@ def test_list_json_shows_configured_converters_with_folders_station_and_source(
     result = CliRunner().invoke(app, ["converters", "list", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
-    assert [row["name"] for row in document["builtin"]] == ["wsjf", "wsxf"]
+    assert [row["name"] for row in document["builtin"]] == list(BUILTIN_CONVERTERS)
     json_row, csv_row = document["configured"]
     assert json_row["source"] == "wats.converters.builtin.wsjf:WSJFConverter"
     assert json_row["file_patterns"] == ["*.json"] and json_row["kind"] == "file"

@@ -47,7 +47,10 @@ def _write(path: Path, text: str) -> Path:
 def test_built_in_short_names_load_the_built_in_converters() -> None:
     assert load_converter_class("wsjf") is WSJFConverter
     assert load_converter_class("WSXF") is WSXFConverter
-    assert builtin_converters() == {"wsjf": WSJFConverter, "wsxf": WSXFConverter}
+    loaded = builtin_converters()
+    assert loaded["wsjf"] is WSJFConverter and loaded["wsxf"] is WSXFConverter
+    # every short name is the converter's own name (it is part of report ids)
+    assert {name: cls.name for name, cls in loaded.items()} == {n: n for n in loaded}
 
 
 def test_an_import_path_loads_the_named_class() -> None:

@@ -140,9 +140,10 @@ def _patterns(patterns: list[str] | None) -> str:
 
 def _print(builtin: list[dict[str, Any]], configured: list[dict[str, Any]], code_dir: Path) -> None:
     lines = ["Built-in converters:"]
+    width = max((len(row["name"]) for row in builtin), default=8)
     for row in builtin:
         lines.append(
-            f"  {row['name']:<8} {row['kind']:<6} {_patterns(row['file_patterns']):<12} "
+            f"  {row['name']:<{width}} {row['kind']:<6} {_patterns(row['file_patterns']):<16} "
             f"v{row['version']}  {row['description']}"
         )
     lines.append("")

@@ -2,7 +2,7 @@
 
 Three spellings, one result (a ``ConverterBase`` subclass):
 
-- a built-in short name: ``wsjf``, ``wsxf``;
+- a built-in short name: ``wsjf``, ``wsxf``, ``atml``, ``teststand-xml``, ``openhtf``, ``csv``;
 - an import path: ``package.module:ClassName`` (anything importable, e.g. an installed package);
 - a site's own file: ``my_converter.py`` or ``my_converter.py:ClassName``, relative to the
   converters folder (``[paths] converters_dir``) or absolute. The file is imported as a normal
@@ -38,6 +38,8 @@ __all__ = [
 BUILTIN_CONVERTERS: dict[str, str] = {
     "wsjf": "wats.converters.builtin.wsjf:WSJFConverter",
     "wsxf": "wats.converters.builtin.wsxf:WSXFConverter",
+    "teststand-xml": "wats.converters.builtin.teststand_xml:TestStandXMLConverter",
+    "openhtf": "wats.converters.builtin.openhtf:OpenHTFConverter",
 }
 """Short name -> import path of the converters that ship with wats-supervisor."""
 

@@ -367,11 +367,10 @@ def test_unknown_comparison_is_logged_with_a_warning(tmp_path: Path) -> None:
     assert any("'WITHIN'" in w for w in result.warnings)
 
 
-def test_serial_with_characters_wats_refuses_is_cleaned_with_a_warning(tmp_path: Path) -> None:
+def test_serial_with_characters_wats_refuses_fails_the_file_naming_them(tmp_path: Path) -> None:
     result = _convert(_write(tmp_path, _report("", serial="SN/1*2")))
-    assert result.success, result.message
-    assert result.reports[0].sn == "SN_1_2"
-    assert any("SN/1*2" in w for w in result.warnings)
+    assert not result.success
+    assert "'SN/1*2'" in result.message and "* /" in result.message
 
 
 @pytest.mark.parametrize(

@@ -38,8 +38,10 @@ __all__ = [
 BUILTIN_CONVERTERS: dict[str, str] = {
     "wsjf": "wats.converters.builtin.wsjf:WSJFConverter",
     "wsxf": "wats.converters.builtin.wsxf:WSXFConverter",
+    "atml": "wats.converters.builtin.atml:ATMLConverter",
     "teststand-xml": "wats.converters.builtin.teststand_xml:TestStandXMLConverter",
     "openhtf": "wats.converters.builtin.openhtf:OpenHTFConverter",
+    "csv": "wats.converters.builtin.csv_table:CSVConverter",
 }
 """Short name -> import path of the converters that ship with wats-supervisor."""
 

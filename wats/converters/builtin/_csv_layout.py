@@ -24,6 +24,7 @@ __all__ = [
     "looks_like_markup",
     "normalise",
     "parse_key_value",
+    "shown",
 ]
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
@@ -47,6 +48,11 @@ def normalise(text: str) -> str:
     quotes dropped and spaces, ``_``, ``-`` and ``.`` removed (``Low Limit`` = ``low_limit``
     = ``LowLimit``; ``Serial No.`` = ``SerialNo``)."""
     return _IGNORED_IN_NAMES.sub("", text.strip().strip('"').strip("'").casefold())
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message, shortened: a cell of garbage must not flood the error."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def looks_like_markup(head: bytes) -> bool:
@@ -244,8 +250,3 @@ def _describe(delimiter: str) -> str:
     return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(
         delimiter, repr(delimiter)
     )
-
-
-def describe_delimiter(delimiter: str) -> str:
-    """A delimiter in words, for messages and warnings (``tab`` rather than ``'\\t'``)."""
-    return _describe(delimiter)

@@ -29,7 +29,7 @@ from wats.api.models import (
     StringValueStep,
 )
 from wats.api.models.enums import NUMERIC_COMP_OPS, STRING_COMP_OPS
-from wats.converters.builtin._csv_layout import TableRow, normalise
+from wats.converters.builtin._csv_layout import TableRow, normalise, shown
 
 __all__ = [
     "MAX_NAME",
@@ -143,7 +143,7 @@ class RowReader:
     def _where(self, row: TableRow, name: str) -> str:
         index = self.columns.get(name)
         header = self.headers[index] if index is not None and index < len(self.headers) else name
-        return f"line {row.line}, column {header!r}"
+        return f"line {row.line}, column {shown(header)}"
 
     def _number(self, row: TableRow, name: str) -> float | None:
         text = self.cell(row, name)
@@ -151,7 +151,9 @@ class RowReader:
             return None
         number = parse_number(text, self.decimal_comma)
         if number is None:
-            raise RowError(f"{self._where(row, name)}: {text!r} is not a number{self._hint(text)}")
+            raise RowError(
+                f"{self._where(row, name)}: {shown(text)} is not a number{self._hint(text)}"
+            )
         return number
 
     def _hint(self, text: str) -> str:
@@ -171,7 +173,7 @@ class RowReader:
             status = parse_status(self.cell(row, "status"))
         except ValueError as exc:
             raise RowError(
-                f"{self._where(row, 'status')}: unknown status {exc.args[0]!r} (expected "
+                f"{self._where(row, 'status')}: unknown status {shown(exc.args[0])} (expected "
                 "PASS/PASSED/OK, FAIL/FAILED/NG, SKIPPED, DONE, ERROR or TERMINATED)"
             ) from None
         comp_op = self._comp_op(row)
@@ -195,7 +197,7 @@ class RowReader:
             return CompOp(text)
         except ValueError:
             raise RowError(
-                f"{self._where(row, 'comp_op')}: unknown comparison {text!r} (expected a WATS "
+                f"{self._where(row, 'comp_op')}: unknown comparison {shown(text)} (expected a WATS "
                 "compOp such as GELE, GE, LE, EQ, LOG, CASESENSIT, or < <= > >= == !=)"
             ) from None
 
@@ -206,7 +208,7 @@ class RowReader:
         if not value_text:
             if status is None:
                 self.warnings.append(
-                    f"line {row.line}: step {name!r} has no value and no status; "
+                    f"line {row.line}: step {shown(name)} has no value and no status; "
                     "recorded as an action step with status Done"
                 )
             return GenericStep(name=name, status=status or StepStatus.DONE)
@@ -223,7 +225,7 @@ class RowReader:
             parse_number(text, self.decimal_comma) is not None for text in (low_text, high_text)
         ):
             raise RowError(
-                f"{self._where(row, 'value')}: {value_text!r} is not a number but the row has "
+                f"{self._where(row, 'value')}: {shown(value_text)} is not a number but the row has "
                 f"numeric limits{self._hint(value_text)}"
             )
         return self._string(row, name, value_text, status, comp_op)
@@ -283,7 +285,7 @@ class RowReader:
         if op not in STRING_COMP_OPS:
             raise RowError(
                 f"{self._where(row, 'comp_op')}: {op.value} compares numbers, but the value "
-                f"{value!r} is not a number{self._hint(value)}"
+                f"{shown(value)} is not a number{self._hint(value)}"
             )
         try:
             passed: bool | None = evaluate_string(value, op, limit)
@@ -291,7 +293,7 @@ class RowReader:
             if status is None:
                 raise RowError(f"line {row.line}: {exc}, and the row has no status") from None
             passed = None
-        status = self._judged(row, name, status, passed, f"{value!r} under {op.value}")
+        status = self._judged(row, name, status, passed, f"{shown(value)} under {op.value}")
         meas = StringMeasurement(status=status, value=value, comp_op=op, **given(limit=limit))
         return StringValueStep(name=name, status=status, string_meas=[meas])
 
@@ -311,7 +313,7 @@ class RowReader:
         judged = recorded in (StepStatus.PASSED, StepStatus.FAILED)
         if computed is not None and judged and recorded is not computed:
             self.warnings.append(
-                f"line {row.line}: step {name!r} is recorded as {recorded.name.lower()} "
+                f"line {row.line}: step {shown(name)} is recorded as {recorded.name.lower()} "
                 f"but {what} it would be {computed.name.lower()}; the recorded status is kept"
             )
         return recorded

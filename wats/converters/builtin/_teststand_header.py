@@ -141,12 +141,21 @@ def report_id(info: dict[str, str]) -> str:
 
 
 def identifier(value: str, what: str, src: ReportSource) -> str:
-    """A serial or part number WATS accepts: forbidden characters become ``_`` and it is cut
-    to 100 characters, with a warning, rather than losing the whole report."""
-    cleaned = "".join("_" if c in FORBIDDEN_IDENTIFIER_CHARS else c for c in value)[:100]
-    if cleaned != value:
-        src.warn(f"{what} {value[:120]!r} changed to {cleaned!r} for WATS", "identifier")
-    return cleaned
+    """A serial or part number exactly as the station wrote it, or a clean failure.
+
+    Characters WATS refuses (``* % ? [ ] ^ ! / \\``) or more than 100 characters fail the file
+    rather than being rewritten: a silently altered serial would file the result under another
+    unit. The operator sees the reason in the error file and can fix the station's setting.
+    (All built-in converters behave this way.)
+    """
+    found = sorted({c for c in value if c in FORBIDDEN_IDENTIFIER_CHARS})
+    if found:
+        raise TestStandFormatError(
+            f"{what} {value[:120]!r} contains characters WATS refuses ({' '.join(found)})"
+        )
+    if len(value) > 100:
+        raise TestStandFormatError(f"{what} is {len(value)} characters long; WATS allows 100")
+    return value
 
 
 def text100(value: str | None) -> str | None:

@@ -42,6 +42,7 @@ from wats.converters.builtin._csv_layout import (
     looks_like_markup,
     normalise,
     parse_key_value,
+    shown,
 )
 from wats.converters.builtin._csv_steps import (
     MAX_NAME,
@@ -125,8 +126,11 @@ class CSVConverter(ConverterBase):
         except UnicodeDecodeError as exc:
             if exc.start < len(head) - 4:  # not merely a character cut by the 64 KiB limit
                 return 0.0
-            text = decode(head[: exc.start], args.encoding)
-        if "\x00" in text:
+            try:
+                text = decode(head[: exc.start], args.encoding)
+            except UnicodeDecodeError:
+                return 0.0
+        if "\x00" in text or text.lstrip()[:1] in ("{", "[", "<"):
             return 0.0
         if len(head) == SNIFF_BYTES:
             text = text.rsplit("\n", 1)[0]  # the last line may be cut
@@ -166,8 +170,8 @@ class _Entry:
     @property
     def where(self) -> str:
         if self.line == 0:
-            return f"file name group {self.key!r}"
-        return f"line {self.line}, header key {self.key!r}"
+            return f"file name group {shown(self.key)}"
+        return f"line {self.line}, header key {shown(self.key)}"
 
 
 class _ReportReader:
@@ -224,7 +228,7 @@ class _ReportReader:
         found = sorted({c for c in entry.value if c in FORBIDDEN_IDENTIFIER_CHARS})
         if found:
             raise _Refused(
-                f"{entry.where}: the {what} {entry.value!r} holds characters WATS refuses "
+                f"{entry.where}: the {what} {shown(entry.value)} holds characters WATS refuses "
                 f"({' '.join(found)})"
             )
         if len(entry.value) > 100:
@@ -249,7 +253,7 @@ class _ReportReader:
         if started.tzinfo is None:
             started = started.replace(tzinfo=self.context.now().tzinfo)
             self.warnings.append(
-                f"{entry.where}: the start time {entry.value!r} has no UTC offset; "
+                f"{entry.where}: the start time {shown(entry.value)} has no UTC offset; "
                 f"the station's local offset ({started.strftime('%z')}) is assumed"
             )
             self.confidence = min(self.confidence, 0.9)
@@ -267,7 +271,7 @@ class _ReportReader:
                 else f"a date-time in the format {self.args.time_format!r}"
             )
             raise _Refused(
-                f"{entry.where}: {entry.value!r} is not {expected}; "
+                f"{entry.where}: {shown(entry.value)} is not {expected}; "
                 "set arguments.time_format (e.g. '%d.%m.%Y %H:%M:%S')"
             ) from None
 
@@ -280,7 +284,7 @@ class _ReportReader:
         code = self.context.reference.process_code(entry.value)
         if code is None:
             self.warnings.append(
-                f"{entry.where}: process {entry.value!r} is not in the server's process list; "
+                f"{entry.where}: process {shown(entry.value)} is not in the server's process list; "
                 f"using process code {self.args.process_code} (arguments.process_code)"
             )
             return self.args.process_code
@@ -291,7 +295,7 @@ class _ReportReader:
         if entry is not None:
             seconds = parse_number(entry.value, self.decimal_comma)
             if seconds is None:
-                raise _Refused(f"{entry.where}: {entry.value!r} is not a number of seconds")
+                raise _Refused(f"{entry.where}: {shown(entry.value)} is not a number of seconds")
             return seconds
         end_entry = self.lookup("end_time")
         if end_entry is not None:
@@ -311,7 +315,7 @@ class _ReportReader:
         if entry.value.isdigit() and len(entry.value) < 10:
             return int(entry.value)
         self.warnings.append(
-            f"{entry.where}: socket {entry.value!r} is not a number; kept as a misc info"
+            f"{entry.where}: socket {shown(entry.value)} is not a number; kept as a misc info"
         )
         self.used.discard(entry.line)
         return None
@@ -326,7 +330,7 @@ class _ReportReader:
             status = None
         if status is None or status is StepStatus.SKIPPED:
             self.warnings.append(
-                f"{entry.where}: {entry.value!r} is not a result WATS knows; "
+                f"{entry.where}: {shown(entry.value)} is not a result WATS knows; "
                 "the result is taken from the steps"
             )
             return None
@@ -341,7 +345,7 @@ class _ReportReader:
                 continue
             if len(entry.key) > MAX_NAME or len(entry.value) > MAX_NAME:
                 self.warnings.append(
-                    f"line {entry.line}: header entry {entry.key[:40]!r} cut to "
+                    f"line {entry.line}: header entry {shown(entry.key, 40)} cut to "
                     f"{MAX_NAME} characters"
                 )
             infos.append(

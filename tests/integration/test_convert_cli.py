@@ -118,3 +118,23 @@ def test_convert_uses_a_configured_site_converter_with_its_arguments_and_station
     assert str(report.id) == report_id("line-csv", content_hash(result_file), 0)
     step = report.root.steps[0]
     assert step.name == "VCC" and step.numeric_meas[0].value == pytest.approx(3.31)
+
+
+@pytest.mark.parametrize(
+    ("sample", "owner", "serial"),
+    [
+        ("atml/ATML_6.01_TS2017_MotherboardDemo.xml", "atml", "123456789"),
+        ("teststand_xml/TSWithWats_TSReport.xml", "teststand-xml", "12345"),
+        ("openhtf/openhtf163_measurements_FAIL.json", "openhtf", "MyDutId"),
+        ("wsjf/uur_example.json", "wsjf", None),
+    ],
+)
+def test_convert_without_converter_picks_the_owner_of_each_equipment_format(
+    samples_dir: Path, tmp_path: Path, sample: str, owner: str, serial: str | None
+) -> None:
+    code, out, err = _run(str(samples_dir / sample), "--config", str(_config(tmp_path)))
+    assert code == 0, err
+    assert f"using built-in converter '{owner}'" in err
+    report = parse_report(json.loads(out))
+    if serial is not None:
+        assert report.sn == serial

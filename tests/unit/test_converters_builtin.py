@@ -200,3 +200,10 @@ def test_converted_reports_dump_to_valid_wsjf(samples_dir: Path) -> None:
     for path in (samples_dir / "wsjf").glob("*.json"):
         [report] = _convert(WSJFConverter(), path).reports
         assert dump_report(report)["id"] == str(report.id)
+
+
+def test_wsjf_refuses_json_nested_too_deeply_to_read_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 200_000, encoding="utf-8")
+    result = _convert(WSJFConverter(), path)
+    assert not result.success and "nested too deeply" in result.message

@@ -234,7 +234,7 @@ _NEEDS_CONVERTERS = ("watcher", "converter")
 
 _CONVERTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _CONVERTER_SPEC = re.compile(
-    r"^([A-Za-z_]\w*"  # built-in short name
+    r"^([A-Za-z_][\w-]*"  # built-in short name (teststand-xml)
     r"|[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*"  # package.module:Class
     r"|.+\.[pP][yY](:[A-Za-z_]\w*)?)$"  # file.py or file.py:Class
 )
@@ -298,7 +298,8 @@ class ConverterConfig(_Section):
         value = value.strip()
         if not _CONVERTER_SPEC.match(value):
             raise ValueError(
-                "must be a built-in name (wsjf, wsxf), an import path "
+                "must be a built-in name (wsjf, wsxf, atml, teststand-xml, openhtf, csv), an "
+                "import path "
                 "'package.module:ClassName', or a Python file 'name.py[:ClassName]'"
             )
         return value

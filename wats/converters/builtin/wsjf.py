@@ -82,6 +82,8 @@ def _load(source: ConverterSource) -> tuple[list[Any], str | None]:
         data = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         return [], f"not valid JSON: {exc}"
+    except RecursionError:
+        return [], "not a WSJF report: the JSON is nested too deeply to read"
     if isinstance(data, dict):
         return [data], None
     if isinstance(data, list):

@@ -140,7 +140,8 @@ converters_dir = ""
 # converter and watch_folder are required; every key is in docs/configuration.md. Example:
 #   [[converters]]
 #   name = "ict-json"                # names its folders and its report ids: keep it stable
-#   converter = "wsjf"               # wsjf, wsxf, "package.module:Class" or "my_converter.py"
+#   converter = "wsjf"               # built-in: wsjf wsxf atml teststand-xml openhtf csv;
+#                                    # or "package.module:Class" or "my_converter.py"
 #   watch_folder = "/data/ict/out"   # where the station writes its result files
 #   post_action = "move"             # move (to done), delete, archive (+ archive_folder) or keep
 #   station = ""                     # a [stations.NAME] preset; empty: the [station] section
@@ -167,6 +168,25 @@ retry_base_seconds = 5
 retry_max_seconds = 600
 # The uploader rescans pending/ this often even without a report.queued event.
 rescan_seconds = 30
+
+[bus]
+# Local processes always meet on private sockets in the runtime dir (owner only); this section
+# adds network listeners for a monitor on another machine (a hub). See docs/bus.md, "Security".
+# listen_host: empty = no network listener. Anything but loopback requires CurveZMQ: server_key.
+listen_host = ""
+events_port = 7700
+control_port = 7701
+# Key folder (0700). Empty: <instance data>/bus-keys. Make keys: wats-supervisor keys generate
+key_dir = ""
+# The hub's secret key file (server.key_secret); required when listen_host is not loopback.
+server_key = ""
+# Folder of client public keys (*.key) admitted to the listeners. Empty: <key_dir>/authorized.
+authorized_keys = ""
+# On a machine watching a hub: the hub's host, its public key file (server.key), and this
+# machine's secret key file (empty: <key_dir>/client.key_secret), for `events` and `monitor`.
+hub = ""
+hub_public_key = ""
+client_key = ""
 
 # Reserved for a later release: the encrypted token store. Leave it empty for now.
 [credentials]

@@ -16,6 +16,7 @@ from wats.converters.base import (
     NoArguments,
     ReferenceLookup,
     matches_patterns,
+    read_source,
 )
 from wats.converters.identity import REPORT_ID_NAMESPACE, content_hash, report_id
 from wats.converters.loader import (
@@ -41,5 +42,6 @@ __all__ = [
     "content_hash",
     "load_converter_class",
     "matches_patterns",
+    "read_source",
     "report_id",
 ]

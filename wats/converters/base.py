@@ -35,6 +35,7 @@ __all__ = [
     "NoArguments",
     "ReferenceLookup",
     "matches_patterns",
+    "read_source",
 ]
 
 ConverterKind = Literal["file", "folder", "scheduled"]
@@ -107,17 +108,37 @@ class ConverterSource:
     def files(self) -> list[Path]:
         """Every regular file inside a folder source, recursively, sorted by relative path.
 
-        Temp files (``.*.tmp``, written by wats.fsutil) are left out. A file source returns
-        itself, so a converter can treat both kinds alike.
+        Temp files (``.*.tmp``, written by wats.fsutil) are left out, and so are symlinks: a
+        link dropped into a watch folder must not make a converter read (and the pipeline
+        upload) a file from elsewhere. A file source returns itself, so a converter can treat
+        both kinds alike.
         """
         if not self.path.is_dir():
             return [self.path]
         found = [
             p
             for p in self.path.rglob("*")
-            if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+            if p.is_file()
+            and not p.is_symlink()
+            and not (p.name.startswith(".") and p.name.endswith(".tmp"))
         ]
         return sorted(found, key=lambda p: p.relative_to(self.path).as_posix())
+
+
+def read_source(source: ConverterSource) -> tuple[bytes, str | None]:
+    """The source file's bytes, or ``(b"", reason)`` when it cannot be read or is empty.
+
+    Every file converter starts this way; the reason is worded for the operator who reads the
+    error file (``cannot read X: Permission denied``, ``the file is empty``), so a converter can
+    pass it straight to :meth:`ConverterResult.fail`.
+    """
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        return b"", f"cannot read {source.name}: {exc.strerror or exc}"
+    if not data.strip():
+        return b"", "the file is empty"
+    return data, None
 
 
 class ReferenceLookup:

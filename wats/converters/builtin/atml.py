@@ -33,7 +33,13 @@ from wats.api.models import (
     dump_report,
     parse_report,
 )
-from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.converters.base import (
+    ConverterBase,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    read_source,
+)
 from wats.converters.builtin._atml_common import (
     NAME_LIMIT,
     AtmlError,
@@ -104,12 +110,9 @@ class ATMLConverter(ConverterBase):
         args = context.arguments
         if not isinstance(args, ATMLArguments):
             args = ATMLArguments()
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            return ConverterResult.fail(f"cannot read {source.name}: {exc.strerror or exc}")
-        if not data.strip():
-            return ConverterResult.fail("the file is empty")
+        data, problem = read_source(source)
+        if problem is not None:
+            return ConverterResult.fail(problem)
         try:
             root = parse_xml(data)
         except XmlError as exc:

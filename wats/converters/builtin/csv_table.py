@@ -31,7 +31,13 @@ from wats.api.models import (
 )
 from wats.api.models._base import FORBIDDEN_IDENTIFIER_CHARS
 from wats.api.models.codec import describe_validation_error
-from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.converters.base import (
+    ConverterBase,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    read_source,
+)
 from wats.converters.builtin._csv_arguments import ColumnNames, CSVArguments, HeaderKeys
 from wats.converters.builtin._csv_layout import (
     CsvLayoutError,
@@ -82,12 +88,9 @@ class CSVConverter(ConverterBase):
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
         """One UUT report per file: header block → report header, table rows → steps."""
         args = _arguments(context)
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            return ConverterResult.fail(f"cannot read {source.name}: {exc.strerror or exc}")
-        if not data.strip():
-            return ConverterResult.fail("the file is empty")
+        data, problem = read_source(source)
+        if problem is not None:
+            return ConverterResult.fail(problem)
         if looks_like_markup(data[:4096]):
             return ConverterResult.fail("not delimited text: the file starts like JSON or XML")
         try:

@@ -29,7 +29,13 @@ from wats.api.models import (
     walk_steps,
 )
 from wats.api.models.codec import describe_validation_error
-from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.converters.base import (
+    ConverterBase,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    read_source,
+)
 from wats.converters.builtin._openhtf_steps import (
     PhaseContext,
     RecordError,
@@ -136,12 +142,9 @@ class OpenHTFConverter(ConverterBase):
         args = context.arguments
         if not isinstance(args, OpenHTFArguments):
             args = OpenHTFArguments()
-        try:
-            raw = source.read_bytes()
-        except OSError as exc:
-            return ConverterResult.fail(f"cannot read {source.name}: {exc.strerror or exc}")
-        if not raw.strip():
-            return ConverterResult.fail("the file is empty")
+        raw, problem = read_source(source)
+        if problem is not None:
+            return ConverterResult.fail(problem)
         try:
             record = json.loads(raw)
         except RecursionError:

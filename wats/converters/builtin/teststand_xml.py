@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from wats.api.models import UUTReport, parse_report
 from wats.api.models.codec import describe_validation_error
-from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.converters.base import (
+    ConverterBase,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    read_source,
+)
 from wats.converters.builtin._teststand_header import (
     ReportSource,
     identifier,
@@ -108,12 +114,9 @@ class TestStandXMLConverter(ConverterBase):
         args = context.arguments
         if not isinstance(args, TestStandXMLArguments):
             args = TestStandXMLArguments()
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            return ConverterResult.fail(f"cannot read {source.name}: {exc.strerror or exc}")
-        if not data.strip():
-            return ConverterResult.fail("the file is empty")
+        data, problem = read_source(source)
+        if problem is not None:
+            return ConverterResult.fail(problem)
         try:
             root = parse_xml(_OLD_STYLESHEET_PI.sub(b"", data))
         except XmlError as exc:

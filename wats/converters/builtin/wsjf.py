@@ -13,7 +13,13 @@ from pydantic import ValidationError
 
 from wats.api.models import parse_report
 from wats.api.models.codec import describe_validation_error
-from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.converters.base import (
+    ConverterBase,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    read_source,
+)
 
 __all__ = ["WSJFConverter"]
 
@@ -72,12 +78,9 @@ class WSJFConverter(ConverterBase):
 
 def _load(source: ConverterSource) -> tuple[list[Any], str | None]:
     """The file's reports as a list of JSON values, or a reason it has none."""
-    try:
-        raw = source.read_bytes()
-    except OSError as exc:
-        return [], f"cannot read {source.name}: {exc.strerror or exc}"
-    if not raw.strip():
-        return [], "the file is empty"
+    raw, problem = read_source(source)
+    if problem is not None:
+        return [], problem
     try:
         data = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError

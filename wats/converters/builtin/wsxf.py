@@ -11,7 +11,13 @@ from pydantic import ValidationError
 
 from wats.api.models.codec import describe_validation_error
 from wats.api.wsxf import NAMESPACE, WsxfError, wsxf_to_report
-from wats.converters.base import ConverterBase, ConverterContext, ConverterResult, ConverterSource
+from wats.converters.base import (
+    ConverterBase,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    read_source,
+)
 from wats.xmlsafe import root_element
 
 __all__ = ["WSXFConverter"]
@@ -29,12 +35,9 @@ class WSXFConverter(ConverterBase):
 
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
         """Read every <Report> of the document; any unreadable one fails the whole file."""
-        try:
-            data = source.read_bytes()
-        except OSError as exc:
-            return ConverterResult.fail(f"cannot read {source.name}: {exc.strerror or exc}")
-        if not data.strip():
-            return ConverterResult.fail("the file is empty")
+        data, problem = read_source(source)
+        if problem is not None:
+            return ConverterResult.fail(problem)
         root = root_element(data)
         if root is None:
             return ConverterResult.fail("not well-formed XML (or it declares a DOCTYPE)")

@@ -12,19 +12,27 @@ and a ``.tmp`` suffix, so folder scanners can skip them with one rule (:func:`is
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import secrets
 import shutil
 import time
 from pathlib import Path
 
 __all__ = [
+    "MAX_NAME_BYTES",
     "TEMP_SUFFIX",
+    "UnsafeNameError",
     "atomic_write",
+    "check_name",
     "durable_move",
     "fsync_dir",
     "is_temp_name",
     "remove_stale_temp_files",
+    "safe_child",
+    "safe_name",
+    "shorten_name",
     "temp_name_for",
     "unique_destination",
 ]
@@ -38,8 +46,140 @@ def is_temp_name(name: str) -> bool:
 
 
 def temp_name_for(name: str) -> str:
-    """A fresh temp-file name for ``name``: ``.<name>.<random>.tmp``."""
-    return f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    """A fresh temp-file name for ``name``: ``.<name>.<random>.tmp``.
+
+    A very long ``name`` is cut (the temp name only has to be unique and recognisable), so a
+    file whose own name is near the file system's limit can still be written atomically.
+    """
+    random_part = f".{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    return "." + _cut_to_bytes(name, MAX_NAME_BYTES - 1 - len(random_part)) + random_part
+
+
+# ---- names from outside: converters, report contents, watch folders ------------------------
+
+MAX_NAME_BYTES = 255  # NAME_MAX of ext4/xfs/btrfs, and NTFS's 255 UTF-16 units, roughly
+
+# Windows opens these as devices in any folder, with any extension ("NUL.txt" is the null device).
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"COM{i}" for i in "123456789¹²³"}
+    | {f"LPT{i}" for i in "123456789¹²³"}
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNPORTABLE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+class UnsafeNameError(ValueError):
+    """A name that cannot safely become a file name inside a folder; the message says why."""
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is one safe, portable file name; else :class:`UnsafeNameError`.
+
+    For names that come from converters or from file contents (attachment and report names):
+    they must name exactly one entry inside a folder on Windows and POSIX alike. Refused: empty
+    names, ``.`` and ``..``, path separators (``/`` and ``\\``), drive letters and ``:``
+    (which is also NTFS's alternate-data-stream separator), NUL and other control characters,
+    Windows device names (``CON``, ``NUL.txt``...), trailing dots or spaces (Windows drops them,
+    so two names could meet in one file), and names over :data:`MAX_NAME_BYTES` bytes of UTF-8.
+    """
+    if not isinstance(name, str):
+        raise UnsafeNameError(f"a file name must be text, not {type(name).__name__}")
+    shown = _shown(name)
+    if not name.strip():
+        raise UnsafeNameError("an empty file name is not allowed")
+    if name in (".", ".."):
+        raise UnsafeNameError(f"{shown} names a folder, not a file")
+    if "/" in name or "\\" in name:
+        raise UnsafeNameError(f"{shown} contains a path separator; give a plain file name")
+    if _CONTROL.search(name):
+        raise UnsafeNameError(f"{shown} contains NUL or another control character")
+    if ":" in name:
+        raise UnsafeNameError(f"{shown} contains ':' (a drive letter or an NTFS stream)")
+    bad = _UNPORTABLE.search(name)
+    if bad:
+        raise UnsafeNameError(f"{shown} contains {bad.group()!r}, which Windows refuses")
+    if name[-1] in ". ":
+        raise UnsafeNameError(f"{shown} ends with a dot or a space")
+    if _is_device(name):
+        raise UnsafeNameError(f"{shown} is a Windows device name")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise UnsafeNameError(
+            f"the file name is longer than {MAX_NAME_BYTES} bytes ({shown[:60]}...)"
+        )
+    return name
+
+
+def safe_name(name: object, default: str = "unnamed") -> str:
+    """``name`` made into a safe, portable file name (the rules of :func:`check_name`).
+
+    For places that must keep the data rather than refuse it: only the last path component is
+    kept (``../../etc/passwd`` gives ``passwd``, ``C:\\x\\y.txt`` gives ``y.txt``), unportable
+    characters become ``_``, trailing dots and spaces go, a device name gets a ``_`` in front,
+    and a long name is cut to fit (its suffix kept). ``default`` stands in for nothing left.
+    """
+    text = name if isinstance(name, str) else ("" if name is None else str(name))
+    last = re.split(r"[/\\]", text)[-1]
+    if len(last) >= 2 and last[1] == ":" and last[0].isascii() and last[0].isalpha():
+        last = last[2:]  # "C:x.txt", a drive-relative name
+    cleaned = _UNPORTABLE.sub("_", last).rstrip(". ").strip()
+    if cleaned in ("", ".", ".."):
+        cleaned = default
+    if _is_device(cleaned):
+        cleaned = "_" + cleaned
+    return shorten_name(cleaned)
+
+
+def shorten_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` if it fits in ``limit`` bytes of UTF-8; else its start, ``~``, eight hex digits
+    of its hash, and its suffix, in ``limit`` bytes. Deterministic, so the same long name
+    always gives the same short one, and two long names differing only at the end do not meet.
+    """
+    if len(name.encode("utf-8", "surrogateescape")) <= limit:
+        return name
+    stem, suffix = _split_suffix(name)
+    if len(suffix.encode("utf-8", "surrogateescape")) > 32:
+        stem, suffix = name, ""
+    tag = "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    room = limit - len(tag.encode()) - len(suffix.encode("utf-8", "surrogateescape"))
+    return _cut_to_bytes(stem, room) + tag + suffix
+
+
+def safe_child(folder: str | os.PathLike[str], name: str, *, normalise: bool = False) -> Path:
+    """``folder/name``, proven to stay inside ``folder``; else :class:`UnsafeNameError`.
+
+    ``name`` is checked with :func:`check_name` (or, with ``normalise=True``, cleaned with
+    :func:`safe_name` instead of refused). Then the real path (symlinks resolved) of the result
+    must lie directly in the real ``folder``: an existing symlink of that name pointing
+    elsewhere is refused too, so nothing written or read through the result leaves the folder.
+    """
+    checked = safe_name(name) if normalise else check_name(name)
+    base = Path(folder)
+    candidate = base / checked
+    real_base = Path(os.path.realpath(base))
+    real = Path(os.path.realpath(candidate))
+    if real.parent != real_base and real_base not in real.parents:
+        raise UnsafeNameError(f"{_shown(checked)} leads outside {base}")
+    return candidate
+
+
+def _is_device(name: str) -> bool:
+    return name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES
+
+
+def _cut_to_bytes(text: str, limit: int) -> str:
+    """The longest start of ``text`` that fits in ``limit`` bytes of UTF-8 (never half a
+    character)."""
+    encoded = text.encode("utf-8", "surrogateescape")
+    if len(encoded) <= limit:
+        return text
+    return encoded[: max(limit, 0)].decode("utf-8", "ignore")
+
+
+def _shown(name: str) -> str:
+    """``name`` fit for an error message: quoted, control characters escaped, not too long."""
+    text = repr(name)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -166,21 +306,40 @@ def _fsync_tree(root: Path) -> None:
 def unique_destination(folder: str | os.PathLike[str], name: str) -> Path:
     """``folder/name``, or ``folder/stem (1).suffix``, ``(2)``... if that name is taken.
 
+    ``name`` must be a single file name (no separator, not ``..``): else
+    :class:`UnsafeNameError`. A numbered variant of a name near the length limit is cut to fit.
+
     Keeps a second file of the same name from replacing the first. Not a reservation: a
     concurrent writer could take the name between this check and the move, so one process
     should own each destination folder (as each worker owns its folders).
     """
     base = Path(folder)
+    _check_component(name)
     candidate = base / name
     if not _exists(candidate):
         return candidate
     stem, suffix = _split_suffix(name)
     counter = 1
     while True:
-        candidate = base / f"{stem} ({counter}){suffix}"
+        marker = f" ({counter})"
+        room = MAX_NAME_BYTES - len(marker) - len(suffix.encode("utf-8", "surrogateescape"))
+        candidate = base / f"{_cut_to_bytes(stem, room)}{marker}{suffix}"
         if not _exists(candidate):
             return candidate
         counter += 1
+
+
+def _check_component(name: str) -> None:
+    """The local file system's minimum for a name joined to a folder: one component.
+
+    Names given to :func:`unique_destination` come from listing a folder on this machine, so
+    they are single components by construction; this catches the day one does not (a name
+    from a message or a converter), without refusing names that are legal here but not on
+    Windows (``12:30:00.csv`` on a Linux hub).
+    """
+    separators = {os.sep, os.altsep, "/"} - {None}
+    if not name or name in (".", "..") or "\x00" in name or any(sep in name for sep in separators):
+        raise UnsafeNameError(f"{_shown(name)} is not a single file name")
 
 
 def _exists(path: Path) -> bool:

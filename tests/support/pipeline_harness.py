@@ -418,6 +418,7 @@ def pipeline(
     queue_settings: dict[str, Any] | None = None,
     start: bool = True,
     health_interval: float = 0.3,
+    server_token: str | None = None,
 ) -> Iterator[Pipeline]:
     """A started :class:`Pipeline` (WSJF and WSXF converters by default), torn down after."""
     root = Path(tempfile.mkdtemp(prefix="ws", dir="/tmp"))
@@ -439,7 +440,8 @@ def pipeline(
         args = {**base.get("args", {}), **spec.get("args", {})}
         merged[name] = {**base, **spec, "args": args}
     try:
-        with EmbeddedServer(root / "server") as server:
+        token = {"token": server_token} if server_token else {}
+        with EmbeddedServer(root / "server", **token) as server:
             pipe = Pipeline(
                 root=root,
                 server=server,
@@ -470,6 +472,23 @@ def _make_removable(root: Path) -> None:
 
 
 # ---- input files ------------------------------------------------------------------------------
+
+
+def use_stored_login(pipe: Pipeline, *, debug_logging: bool = False) -> Path:
+    """Make a not yet started instance take its token from the store ``wats-supervisor login``
+    writes, not from the environment: the token variable is dropped from the supervisor's
+    environment and the machine id comes from a file of the test's own (returned; the test
+    sets ``MACHINE_ID_FILE_ENV`` to it in its own process before logging in)."""
+    from wats.credentials.crypto import MACHINE_ID_FILE_ENV
+
+    pipe.env = {k: v for k, v in pipe.env.items() if k != TOKEN_ENV}
+    machine = pipe.root / "machine-id"
+    machine.write_text("5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e\n", encoding="utf-8")
+    pipe.env[MACHINE_ID_FILE_ENV] = str(machine)
+    if debug_logging:
+        text = pipe.config_path.read_text(encoding="utf-8")
+        pipe.config_path.write_text(text.replace('level = "info"', 'level = "debug"'), "utf-8")
+    return machine
 
 
 def wsjf_copy(sample: bytes | str, serial: str) -> bytes:

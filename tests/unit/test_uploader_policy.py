@@ -110,9 +110,18 @@ def test_a_400_fails_the_report_at_once_with_the_servers_message() -> None:
     assert verdict.next_attempt is None
 
 
-@pytest.mark.parametrize("status", [401, 403, 404, 409, 422])
+@pytest.mark.parametrize("status", [403, 404, 409, 422])
 def test_other_4xx_are_permanent_too(status: int) -> None:
     assert _judge(_error(status)).permanent
+
+
+@pytest.mark.parametrize("status", [401, 407])
+def test_refused_credentials_keep_the_report_pending_and_hold_every_upload(status: int) -> None:
+    # the 50th failure too: a refused login never exhausts a report's attempts
+    verdict = _judge(_error(status, "Invalid credentials"), failures=50, max_attempts=50)
+    assert verdict.action == "retry" and not verdict.permanent and verdict.credentials
+    assert verdict.next_attempt == 1000.0 + 30.0 and verdict.hold == 30.0
+    assert "wats-supervisor login" in verdict.message
 
 
 def test_a_5xx_stays_pending_with_backoff() -> None:

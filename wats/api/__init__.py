@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "ReportResult": "wats.api.models",
     "ReportType": "wats.api.models",
     "Response": "wats.api.response",
+    "ProxyAuthenticationError": "wats.api.errors",
+    "ProxySettings": "wats.api.proxy",
     "RetryPolicy": "wats.api.retry",
     "RetryStats": "wats.api.retry",
     "Secret": "wats.api.auth",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         ConflictError,
         ForbiddenError,
         NotFoundError,
+        ProxyAuthenticationError,
         RateLimitError,
         ServerError,
         WatsConnectionError,
@@ -112,6 +115,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         parse_report,
         report_to_json,
     )
+    from wats.api.proxy import ProxySettings
     from wats.api.ratelimit import RateLimiter, RateLimiterStats
     from wats.api.response import Response
     from wats.api.retry import RetryPolicy, RetryStats
@@ -132,6 +136,8 @@ __all__ = [
     "NotFoundError",
     "Process",
     "ProductGroup",
+    "ProxyAuthenticationError",
+    "ProxySettings",
     "RateLimitError",
     "RateLimiter",
     "RateLimiterStats",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -21,7 +22,14 @@ import httpx
 
 import wats
 from wats.api.auth import BasicTokenAuth, Secret
-from wats.api.errors import WatsConnectionError, WatsError, WatsTimeoutError, error_from_response
+from wats.api.errors import (
+    ProxyAuthenticationError,
+    WatsConnectionError,
+    WatsError,
+    WatsTimeoutError,
+    error_from_response,
+)
+from wats.api.proxy import ProxySettings, proxy_arguments
 from wats.api.ratelimit import RateLimiter
 from wats.api.response import Response
 from wats.api.retry import RetryPolicy
@@ -96,8 +104,8 @@ class BaseWatsClient:
         token: str | Secret,
         *,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        verify: bool | str = True,
-        proxy: str | httpx.Proxy | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        proxy: str | httpx.Proxy | ProxySettings | None = None,
         trust_env: bool = True,
         rate_limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
@@ -108,8 +116,17 @@ class BaseWatsClient:
         self._auth = BasicTokenAuth(token)
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.verify = verify
-        self.proxy = proxy
-        self.trust_env = trust_env
+        #: The ``ProxySettings`` the client was given, if any (``describe()`` it for status).
+        self.proxy_settings = proxy if isinstance(proxy, ProxySettings) else None
+        if self.proxy_settings is not None:
+            # The settings decide both: a manual proxy must not be overridden by the
+            # environment, and mode "none" must not pick a proxy up from it.
+            chosen = proxy_arguments(self.proxy_settings, self._base_url)
+            self.proxy: str | httpx.Proxy | None = chosen["proxy"]
+            self.trust_env: bool = chosen["trust_env"]
+        else:
+            self.proxy = proxy  # type: ignore[assignment]
+            self.trust_env = trust_env
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter()
         self.retry_policy = retry if retry is not None else RetryPolicy()
         self.user_agent = user_agent or f"wats-supervisor/{wats.__version__}"
@@ -141,6 +158,16 @@ class BaseWatsClient:
         response = Response.from_httpx(answer)
         if response.is_success:
             return response
+        if response.status_code == 407:
+            # Not the WATS server speaking: the proxy in front of it refused us.
+            return ProxyAuthenticationError(
+                f"{call.method} {call.path} failed: HTTP 407: the HTTP proxy refused the "
+                "request; check the proxy username and password in the proxy settings",
+                method=call.method,
+                path=call.path,
+                status_code=407,
+                response=response,
+            )
         if 300 <= response.status_code < 400 and response.status_code != 304:
             # A redirect here usually means a wrong base URL (e.g. http -> https or a login page).
             location = response.headers.get("Location", "?")
@@ -157,9 +184,18 @@ class BaseWatsClient:
         return error_from_response(response, call.method, call.path)
 
     def _transport_error(self, call: ApiCall[Any], exc: httpx.TransportError) -> WatsError:
-        """Map an httpx transport failure to ``WatsTimeoutError`` or ``WatsConnectionError``."""
-        kind = WatsTimeoutError if isinstance(exc, httpx.TimeoutException) else WatsConnectionError
+        """Map an httpx transport failure to ``WatsTimeoutError`` or ``WatsConnectionError``;
+        a proxy's refusal of our credentials (407 to ``CONNECT``) is permanent instead."""
         reason = str(exc) or type(exc).__name__
+        if isinstance(exc, httpx.ProxyError) and reason.startswith("407"):
+            return ProxyAuthenticationError(
+                f"{call.method} {call.path} failed: the HTTP proxy answered {reason}; check the "
+                "proxy username and password in the proxy settings",
+                method=call.method,
+                path=call.path,
+                status_code=407,
+            )
+        kind = WatsTimeoutError if isinstance(exc, httpx.TimeoutException) else WatsConnectionError
         return kind(
             f"{call.method} {call.path} failed: {type(exc).__name__}: {reason}",
             method=call.method,

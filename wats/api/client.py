@@ -10,6 +10,7 @@ The HTTP transport is the test seam: pass ``transport=httpx.MockTransport(...)``
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -19,6 +20,7 @@ import httpx
 from wats.api._client import DEFAULT_TIMEOUT, ApiCall, BaseWatsClient
 from wats.api.auth import Secret
 from wats.api.errors import WatsError
+from wats.api.proxy import ProxySettings
 from wats.api.ratelimit import RateLimiter
 from wats.api.response import Response
 from wats.api.retry import RetryPolicy
@@ -38,6 +40,10 @@ class WatsClient(BaseWatsClient):
     Every request waits for a rate-limiter slot, and transient failures are retried according to
     ``retry`` (a ``RetryPolicy``). Errors are raised as ``wats.api.errors`` types.
 
+    ``proxy`` takes :class:`~wats.api.proxy.ProxySettings` (mode none, system or manual; the
+    settings then decide ``trust_env`` too, and a loopback server is always reached directly)
+    or, as httpx does, a proxy URL or ``httpx.Proxy``.
+
     >>> with WatsClient("http://127.0.0.1:8080", token) as client:   # doctest: +SKIP
     ...     client.app.version()
     """
@@ -48,8 +54,8 @@ class WatsClient(BaseWatsClient):
         token: str | Secret,
         *,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        verify: bool | str = True,
-        proxy: str | httpx.Proxy | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        proxy: str | httpx.Proxy | ProxySettings | None = None,
         trust_env: bool = True,
         rate_limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
@@ -152,8 +158,8 @@ class AsyncWatsClient(BaseWatsClient):
         token: str | Secret,
         *,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        verify: bool | str = True,
-        proxy: str | httpx.Proxy | None = None,
+        verify: bool | str | ssl.SSLContext = True,
+        proxy: str | httpx.Proxy | ProxySettings | None = None,
         trust_env: bool = True,
         rate_limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,

@@ -22,6 +22,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "NotFoundError",
+    "ProxyAuthenticationError",
     "RateLimitError",
     "ServerError",
     "WatsConnectionError",
@@ -112,6 +113,11 @@ class NotFoundError(WatsHTTPError):
     """404: the report, route or object does not exist."""
 
 
+class ProxyAuthenticationError(WatsHTTPError):
+    """407: the HTTP proxy refused our proxy credentials (or wants some). Fix the proxy username
+    and password in the proxy settings; retrying will not help."""
+
+
 class ConflictError(WatsHTTPError):
     """409: the request conflicts with server state (e.g. a client id taken by another type)."""
 
@@ -171,6 +177,7 @@ _BY_STATUS: dict[int, type[WatsHTTPError]] = {
     401: AuthenticationError,
     403: ForbiddenError,
     404: NotFoundError,
+    407: ProxyAuthenticationError,
     409: ConflictError,
     429: RateLimitError,
 }

@@ -46,6 +46,33 @@ class _Attachment:
     heartbeat_interval: float
     heartbeat_misses: int
     request_timeout: float
+    curve: Any = None  # wats.protocol.security.CurveClientKeys when attached to a remote hub
+
+
+def _attach_hub(cfg: Any, paths: Any) -> tuple[Any, Any]:
+    """The hub's network endpoints and this machine's CurveZMQ keys (``[bus] hub`` is set)."""
+    from wats.protocol.addresses import BusAddresses
+    from wats.protocol.security import BusSecurityError, KeyPaths, load_client_keys
+
+    bus = cfg.bus
+    client_key = KeyPaths.resolve(paths.data_dir, bus.key_dir, client_key=bus.client_key)
+    try:
+        keys = load_client_keys(Path(bus.hub_public_key), client_key.client_key)
+    except BusSecurityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        typer.echo(
+            "hint: make this machine's pair with `wats-supervisor keys generate` and have the "
+            "hub authorize its .key file",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    host = f"[{bus.hub}]" if ":" in bus.hub else bus.hub
+    addresses = BusAddresses(
+        events_in="",  # a remote watcher never publishes; the hub does not offer its input
+        events_out=f"tcp://{host}:{bus.events_port}",
+        control=f"tcp://{host}:{bus.control_port}",
+    )
+    return addresses, keys
 
 
 def _attach(config: Path | None, instance: str | None) -> _Attachment:
@@ -58,6 +85,18 @@ def _attach(config: Path | None, instance: str | None) -> _Attachment:
     cfg, _ = load_config_or_exit(config, instance)
     paths = InstancePaths.for_config(cfg)
     name = cfg.instance.name
+    sup = cfg.supervisor
+    if cfg.bus.hub:
+        addresses, curve = _attach_hub(cfg, paths)
+        return _Attachment(
+            instance=f"{name}@{cfg.bus.hub}",
+            runtime_dir=paths.runtime_dir,
+            addresses=addresses,
+            heartbeat_interval=sup.heartbeat_interval_seconds,
+            heartbeat_misses=sup.heartbeat_misses,
+            request_timeout=sup.request_timeout_seconds,
+            curve=curve,
+        )
     try:
         addresses = read_endpoints(paths.runtime_dir)
     except FileNotFoundError:
@@ -74,7 +113,6 @@ def _attach(config: Path | None, instance: str | None) -> _Attachment:
     except ProtocolError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    sup = cfg.supervisor
     return _Attachment(
         instance=name,
         runtime_dir=paths.runtime_dir,
@@ -126,7 +164,9 @@ def _ping(ctx: Any, attachment: _Attachment, timeout: float) -> str | None:
     """None when the supervisor answers ``ping``; else why not (for a warning, not an error)."""
     from wats.protocol.bus import ControlClient, ControlTimeout
 
-    client = ControlClient(ctx, attachment.addresses.control, src=f"cli:{os.getpid()}")
+    client = ControlClient(
+        ctx, attachment.addresses.control, src=f"cli:{os.getpid()}", curve=attachment.curve
+    )
     try:
         reply = client.request("ping", timeout=timeout)
     except ControlTimeout as exc:
@@ -174,7 +214,9 @@ def events(
     attachment = _attach(config, instance)
     _quiet_bus_logs(to_stderr=True)
     ctx = zmq.Context()
-    subscriber = Subscriber(ctx, attachment.addresses.events_out, list(topic or [""]))
+    subscriber = Subscriber(
+        ctx, attachment.addresses.events_out, list(topic or [""]), curve=attachment.curve
+    )
     gaps = SeqGaps()
     seen = 0
     end = _deadline(duration)
@@ -294,8 +336,10 @@ def monitor(
     )
     ctx = zmq.Context()
     # Subscribe before asking for status so no event between the two is lost.
-    subscriber = Subscriber(ctx, attachment.addresses.events_out, [""])
-    client = ControlClient(ctx, attachment.addresses.control, src=f"cli:{os.getpid()}")
+    subscriber = Subscriber(ctx, attachment.addresses.events_out, [""], curve=attachment.curve)
+    client = ControlClient(
+        ctx, attachment.addresses.control, src=f"cli:{os.getpid()}", curve=attachment.curve
+    )
     timeout = min(attachment.request_timeout, 2.0)
 
     def screen(live: bool = True) -> Any:

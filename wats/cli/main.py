@@ -54,6 +54,8 @@ def _register_commands() -> None:
         convert_cmd,
         converters_cmd,
         events_cmd,
+        keys_cmd,
+        login_cmd,
         queue_cmd,
         server_cmd,
         supervisor_cmd,

@@ -98,6 +98,7 @@ def start(
         _start_detached(cfg, path, paths, instance)
         return
     from wats.platform import LockHeld
+    from wats.protocol.security import BusSecurityError
     from wats.supervisor.run import run_supervisor
 
     _print_pointers(cfg, paths, instance, foreground=True)
@@ -108,6 +109,9 @@ def start(
             f"error: instance {cfg.instance.name!r} is already running (pid {exc.pid})", err=True
         )
         raise typer.Exit(1) from None
+    except BusSecurityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _print_pointers(cfg: Any, paths: Any, instance: str | None, *, foreground: bool) -> None:
@@ -197,14 +201,30 @@ def status(
     instance: InstanceOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Show the supervisor, the connection and every worker of a running instance."""
+    """Show the supervisor, the connection and every worker of a running instance.
+
+    Who is logged in where (never the token) is shown even when the instance is not running:
+    it comes from the connection record, not from the supervisor.
+    """
+    from wats.cli.login_cmd import login_lines, login_summary
+
     cfg, _, paths = _load(config, instance)
-    result = _fail_on_error(_request(paths, cfg, "status"))
+    login = login_summary(cfg)
+    try:
+        result = _fail_on_error(_request(paths, cfg, "status"))
+    except typer.Exit:
+        if as_json:
+            typer.echo(json.dumps({"supervisor": None, "login": login}, indent=2))
+        else:
+            typer.echo("\n".join(login_lines(login)))
+        raise
     result["queue"] = _queue_counts(cfg, paths)
+    result["login"] = login
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:
         _print_status(result)
+        typer.echo("\n".join(login_lines(login)))
 
 
 @app.command("restart")

@@ -95,6 +95,9 @@ def load_config(
     cfg = parse_config(data, source)
     if chosen is not None:
         cfg = _resolve_relative_paths(cfg, chosen.resolve().parent)
+    bundle = cfg.server.ca_bundle
+    if bundle and not Path(bundle).is_file():
+        raise ConfigError(source, [f"server.ca_bundle: no such file {bundle!r} (a PEM of CAs)"])
     return cfg, chosen
 
 
@@ -184,7 +187,9 @@ def _resolve_relative_paths(cfg: ClientConfig, base: Path) -> ClientConfig:
     embedded = cfg.server.embedded.model_copy(
         update={"data_dir": resolved(cfg.server.embedded.data_dir)}
     )
-    server = cfg.server.model_copy(update={"embedded": embedded})
+    server = cfg.server.model_copy(
+        update={"embedded": embedded, "ca_bundle": resolved(cfg.server.ca_bundle)}
+    )
     paths = paths.model_copy(update={"converters_dir": resolved(cfg.paths.converters_dir)})
     converters = [
         conv.model_copy(
@@ -202,12 +207,19 @@ def _resolve_relative_paths(cfg: ClientConfig, base: Path) -> ClientConfig:
         for conv in cfg.converters
     ]
     queue = cfg.queue.model_copy(update={"folder": resolved(cfg.queue.folder)})
+    bus = cfg.bus.model_copy(
+        update={
+            key: resolved(getattr(cfg.bus, key))
+            for key in ("key_dir", "server_key", "authorized_keys", "hub_public_key", "client_key")
+        }
+    )
     return cfg.model_copy(
         update={
             "paths": paths,
             "logging": logging,
             "server": server,
             "converters": converters,
+            "bus": bus,
             "queue": queue,
         }
     )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_WORKERS",
+    "BusSection",
     "ClientConfig",
     "ConverterConfig",
     "CredentialsSection",
@@ -89,6 +90,7 @@ class ServerSection(_Section):
 
     url: str = ""  # empty: run the embedded server
     token_env: str = "WATS_TOKEN"
+    ca_bundle: str = ""  # a PEM file of CA certificates for a private CA; empty: the usual CAs
     embedded: EmbeddedServerSection = Field(default_factory=EmbeddedServerSection)
 
     @field_validator("url")
@@ -403,8 +405,56 @@ class QueueSection(_Section):
         return value
 
 
+class BusSection(_Section):
+    """Remote access to the bus (hubs), and where the CurveZMQ keys are; see docs/bus.md.
+
+    Local processes always meet on the private runtime dir (ipc://, or tcp://127.0.0.1); this
+    section only adds network listeners for monitors on other machines, and the client side of
+    attaching to such a hub.
+    """
+
+    listen_host: str = ""  # empty: no network listener
+    events_port: int = Field(default=7700, ge=0, le=65535)  # 0: an ephemeral port (tests)
+    control_port: int = Field(default=7701, ge=0, le=65535)
+    key_dir: str = ""  # empty: <instance data>/bus-keys
+    server_key: str = ""  # the hub's .key_secret file; required when listen_host is not loopback
+    authorized_keys: str = ""  # empty: <key_dir>/authorized
+    hub: str = ""  # on a watching machine: host of the hub that `events`/`monitor` attach to
+    hub_public_key: str = ""  # the hub's server .key file
+    client_key: str = ""  # this machine's .key_secret file; empty: <key_dir>/client.key_secret
+
+    @field_validator("listen_host", "hub")
+    @classmethod
+    def _host_is_bare(cls, value: str) -> str:
+        value = value.strip()
+        if "://" in value or "/" in value:
+            raise ValueError('a host name or address only, e.g. "0.0.0.0" (ports are separate)')
+        return value
+
+    @model_validator(mode="after")
+    def _network_listener_needs_a_key(self) -> BusSection:
+        from wats.protocol.security import is_loopback_host
+
+        if self.listen_host and not is_loopback_host(self.listen_host) and not self.server_key:
+            raise ValueError(
+                f"listen_host {self.listen_host!r} is not a loopback address, so the bus must use "
+                "CurveZMQ: set server_key to the hub's secret key file (make one with "
+                "`wats-supervisor keys generate --name server`)"
+            )
+        if self.listen_host and self.events_port and self.events_port == self.control_port:
+            raise ValueError("events_port and control_port must differ")
+        if self.hub and not self.hub_public_key:
+            raise ValueError(
+                "hub is set: set hub_public_key to the hub's server .key file (copy it from the "
+                "hub's key folder)"
+            )
+        return self
+
+
 class CredentialsSection(_Section):
-    """Reserved for the encrypted token store (a later issue); must stay empty for now."""
+    """No settings yet: the encrypted token lives in ``<instance data>/credentials/`` (written by
+    ``wats-supervisor login``, see ``wats.credentials``), never in the config file. Kept so a
+    future setting has its table; any key in it today is an unknown-key error."""
 
 
 class ClientConfig(_Section):
@@ -425,6 +475,7 @@ class ClientConfig(_Section):
     converters: list[ConverterConfig] = Field(default_factory=list)
     queue: QueueSection = Field(default_factory=QueueSection)
     credentials: CredentialsSection = Field(default_factory=CredentialsSection)
+    bus: BusSection = Field(default_factory=BusSection)
 
     @field_validator("workers", mode="before")
     @classmethod

@@ -25,6 +25,9 @@ name = "default"
 url = ""
 # NAME of the environment variable that holds the API token. The token itself never goes here.
 token_env = "WATS_TOKEN"
+# PEM file of the CA certificates that signed the server's TLS certificate, for a server with a
+# private CA. Empty: the usual public CAs. The certificate is always verified.
+ca_bundle = ""
 
 [server.embedded]
 # Where the embedded server listens (used only when url is empty).
@@ -188,6 +191,7 @@ hub = ""
 hub_public_key = ""
 client_key = ""
 
-# Reserved for a later release: the encrypted token store. Leave it empty for now.
+# No settings yet. `wats-supervisor login` keeps the API token encrypted in
+# <instance data>/credentials/, never in this file (docs/credentials.md).
 [credentials]
 """

@@ -45,10 +45,12 @@ def content_hash(path: Path) -> str:
     if not path.is_dir():
         return _file_digest(path).hex()
     outer = hashlib.sha256(b"wats-folder-v1\n")
-    files = [
+    files = [  # symlinks left out, as ConverterSource.files() leaves them out
         p
         for p in path.rglob("*")
-        if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".tmp"))
+        if p.is_file()
+        and not p.is_symlink()
+        and not (p.name.startswith(".") and p.name.endswith(".tmp"))
     ]
     for name, file in sorted((p.relative_to(path).as_posix(), p) for p in files):
         encoded = name.encode("utf-8", "surrogateescape")

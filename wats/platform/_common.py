@@ -1,10 +1,17 @@
-"""The OS-independent parts of the platform seam: the lock error and process identity."""
+"""The OS-independent parts of the platform seam: the lock error, process identity, and the
+machine-id error and file reader both machine-id implementations share."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import psutil
 
-__all__ = ["LockHeld", "process_is"]
+__all__ = ["LockHeld", "MachineIdUnavailable", "process_is", "read_machine_id_files"]
+
+# An id shorter than this is no id: an empty or truncated file must not become a guessable key.
+_MIN_MACHINE_ID_LENGTH = 8
 
 
 class LockHeld(RuntimeError):
@@ -34,3 +41,35 @@ def process_is(pid: int, create_time: float) -> bool:
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, ValueError):
         return False
     return abs(actual - create_time) < 0.05
+
+
+class MachineIdUnavailable(RuntimeError):
+    """This machine has no readable, stable id, so secrets cannot be bound to it.
+
+    The message names every place looked at, so an operator knows what to provide (in a
+    container: mount the host's ``/etc/machine-id`` or set ``WATS_SUPERVISOR_MACHINE_ID_FILE``).
+    """
+
+
+def read_machine_id_files(files: Iterable[Path]) -> str:
+    """The first usable id among ``files`` (stripped, lower case), or ``MachineIdUnavailable``.
+
+    Lower case, because the same id is written in upper case by some tools and lower by others;
+    the derived key must not change with the spelling.
+    """
+    tried: list[str] = []
+    for path in files:
+        try:
+            text = Path(path).read_text(encoding="ascii", errors="strict").strip().lower()
+        except (OSError, UnicodeError) as exc:
+            tried.append(f"{path} ({type(exc).__name__})")
+            continue
+        if len(text) >= _MIN_MACHINE_ID_LENGTH:
+            return text
+        tried.append(f"{path} (empty or too short)")
+    raise MachineIdUnavailable(
+        "no machine id found (looked at: "
+        + (", ".join(tried) or "nothing")
+        + "); provide one (e.g. run systemd-machine-id-setup, or in a container mount the "
+        "host's /etc/machine-id) or point WATS_SUPERVISOR_MACHINE_ID_FILE at a file holding it"
+    )

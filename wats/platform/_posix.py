@@ -6,14 +6,28 @@ import ctypes
 import errno
 import fcntl
 import os
+import re
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from wats.platform._common import LockHeld
+from wats.platform._common import LockHeld, MachineIdUnavailable, read_machine_id_files
 
-__all__ = ["InstanceLock", "ipc_supported", "make_child_subreaper", "set_parent_death_signal"]
+__all__ = [
+    "MACHINE_ID_FILES",
+    "InstanceLock",
+    "ipc_supported",
+    "machine_id",
+    "make_child_subreaper",
+    "set_parent_death_signal",
+]
+
+# systemd's id first; D-Bus keeps a copy (or the original, on systems without systemd).
+MACHINE_ID_FILES: tuple[Path, ...] = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
+_IOREG_UUID = re.compile(r'"IOPlatformUUID"\s*=\s*"([0-9A-Fa-f-]+)"')
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -164,3 +178,40 @@ def _wait_for_pid(fd: int) -> int | None:
         if pid is not None or time.monotonic() >= deadline:
             return pid
         time.sleep(0.01)
+
+
+def machine_id(files: Sequence[Path] | None = None) -> str:
+    """A stable id of this machine: what secrets at rest are bound to.
+
+    ``files`` (tests, containers) replaces the platform's own source. Otherwise macOS asks
+    ``ioreg`` for the IOPlatformUUID and other POSIX systems read ``/etc/machine-id``, then
+    ``/var/lib/dbus/machine-id``. Raises ``MachineIdUnavailable`` naming what was tried.
+    """
+    if files is not None:
+        return read_machine_id_files(files)
+    if sys.platform == "darwin":  # pragma: no cover - not exercised on the CI platform
+        return _darwin_platform_uuid()
+    return read_machine_id_files(MACHINE_ID_FILES)
+
+
+def _darwin_platform_uuid() -> str:  # pragma: no cover - macOS only
+    try:
+        out = subprocess.run(
+            ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MachineIdUnavailable(
+            f"no machine id: 'ioreg -rd1 -c IOPlatformExpertDevice' failed ({exc}); "
+            "point WATS_SUPERVISOR_MACHINE_ID_FILE at a file holding a stable id"
+        ) from None
+    match = _IOREG_UUID.search(out)
+    if match is None:
+        raise MachineIdUnavailable(
+            "no machine id: ioreg printed no IOPlatformUUID; point "
+            "WATS_SUPERVISOR_MACHINE_ID_FILE at a file holding a stable id"
+        )
+    return match.group(1).lower()

@@ -11,12 +11,21 @@ from __future__ import annotations
 import msvcrt  # type: ignore[import-not-found]  # Windows only
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from wats.platform._common import LockHeld
+from wats.platform._common import LockHeld, MachineIdUnavailable, read_machine_id_files
 
-__all__ = ["InstanceLock", "ipc_supported", "make_child_subreaper", "set_parent_death_signal"]
+__all__ = [
+    "InstanceLock",
+    "ipc_supported",
+    "machine_id",
+    "make_child_subreaper",
+    "set_parent_death_signal",
+]
+
+_CRYPTOGRAPHY_KEY = r"SOFTWARE\Microsoft\Cryptography"
 
 # msvcrt locks byte ranges and a locked range cannot be read by others, so the lock sits on a
 # byte far past the pid text: readers can still see who holds it.
@@ -142,3 +151,35 @@ def _wait_for_pid(fd: int) -> int | None:
         if pid is not None or time.monotonic() >= deadline:
             return pid
         time.sleep(0.01)
+
+
+def machine_id(files: Sequence[Path] | None = None) -> str:
+    """A stable id of this machine: ``HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MachineGuid``.
+
+    ``files`` (tests) replaces the registry. The 64-bit registry view is read even from a
+    32-bit Python, which would otherwise be redirected to WOW6432Node and miss the value.
+    Raises ``MachineIdUnavailable`` when the value is missing or unreadable.
+    """
+    if files is not None:
+        return read_machine_id_files(files)
+    import winreg  # type: ignore[import-not-found,unused-ignore]  # Windows only
+
+    try:
+        with winreg.OpenKey(
+            winreg.HKEY_LOCAL_MACHINE,
+            _CRYPTOGRAPHY_KEY,
+            0,
+            winreg.KEY_READ | winreg.KEY_WOW64_64KEY,
+        ) as key:
+            value, _kind = winreg.QueryValueEx(key, "MachineGuid")
+    except OSError as exc:
+        raise MachineIdUnavailable(
+            f"no machine id: cannot read HKLM\\{_CRYPTOGRAPHY_KEY}\\MachineGuid ({exc}); "
+            "point WATS_SUPERVISOR_MACHINE_ID_FILE at a file holding a stable id"
+        ) from None
+    text = str(value).strip().lower()
+    if not text:
+        raise MachineIdUnavailable(
+            f"no machine id: HKLM\\{_CRYPTOGRAPHY_KEY}\\MachineGuid is empty"
+        )
+    return text

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ __all__ = [
     "TCP_PLACEHOLDER",
     "BusAddresses",
     "read_endpoints",
+    "read_remote_endpoints",
     "write_endpoints",
 ]
 
@@ -83,19 +85,27 @@ class BusAddresses:
         return all(not a.endswith(":*") for a in (self.events_in, self.events_out, self.control))
 
 
-def write_endpoints(path: str | os.PathLike[str], addresses: BusAddresses) -> Path:
+def write_endpoints(
+    path: str | os.PathLike[str],
+    addresses: BusAddresses,
+    *,
+    extra: Mapping[str, str] | None = None,
+) -> Path:
     """Record the bound endpoints in ``<path>/endpoints.json``, atomically, mode 0600.
 
     Atomic (temp file in the same dir, fsync, rename) so a client never reads half a file; a
     placeholder is refused because a client could not connect to it. Creates the runtime dir with
-    mode 0700 if it does not exist. Returns the file's path.
+    mode 0700 if it does not exist. Returns the file's path. ``extra`` adds informational fields
+    (the network endpoints of a hub, ``remote_events_out`` / ``remote_control``) that
+    :func:`read_endpoints` ignores; see :func:`read_remote_endpoints`.
     """
     if not addresses.is_concrete():
         raise ValueError(f"endpoints still hold a placeholder, record the bound ones: {addresses}")
     runtime = Path(path)
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = runtime / ENDPOINTS_FILE
-    data = json.dumps({"v": 1, **asdict(addresses)}, indent=2).encode() + b"\n"
+    record = {"v": 1, **dict(extra or {}), **asdict(addresses)}
+    data = json.dumps(record, indent=2).encode() + b"\n"
     atomic_write(target, data, mode=0o600)
     return target
 
@@ -124,3 +134,20 @@ def read_endpoints(path: str | os.PathLike[str]) -> BusAddresses:
     if not addresses.is_concrete():
         raise ProtocolError(f"{target}: holds an unbound placeholder endpoint", kind="shape")
     return addresses
+
+
+def read_remote_endpoints(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The network endpoints a hub's supervisor listens on (``events_out``, ``control``), from
+    ``<path>/endpoints.json``; empty when it listens locally only or no file is there."""
+    try:
+        data = json.loads((Path(path) / ENDPOINTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    found = {}
+    for field in ("events_out", "control"):
+        value = data.get(f"remote_{field}")
+        if isinstance(value, str) and value:
+            found[field] = value
+    return found

@@ -35,11 +35,13 @@ from wats.protocol.messages import (
     ControlRequest,
     ReplyError,
 )
+from wats.protocol.security import CurveClientKeys
 
 __all__ = [
     "ControlClient",
     "ControlFailed",
     "ControlTimeout",
+    "DropCounter",
     "Publisher",
     "Reply",
     "Subscriber",
@@ -83,8 +85,13 @@ def _timeout_ms(deadline: float | None) -> int | None:
     return max(0, math.ceil((deadline - time.monotonic()) * 1000))
 
 
-class _DropCounter:
-    """Counts dropped frames by cause and logs them, rate-limited per cause."""
+class DropCounter:
+    """Counts dropped frames by cause and logs them, rate-limited per cause.
+
+    Every receiving side uses one (subscribers, control clients, the supervisor's router), so a
+    peer flooding garbage costs one warning a second per cause, never a flood of log lines.
+    ``reason`` must not quote frame contents.
+    """
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
@@ -185,7 +192,8 @@ class Subscriber:
     a gap; the first event seen of each (src, type) starts tracking, so joining late is no gap.
 
     Use :meth:`recv`, or put ``socket`` in a ``zmq.Poller`` and pass what ``recv_multipart`` gives
-    to :meth:`handle_frames`.
+    to :meth:`handle_frames`. ``curve`` (keys from ``wats.protocol.security.load_client_keys``)
+    is for a hub's network listener; local endpoints need none.
     """
 
     def __init__(
@@ -196,17 +204,20 @@ class Subscriber:
         *,
         validate: bool = True,
         rcvhwm: int | None = None,
+        curve: CurveClientKeys | None = None,
     ) -> None:
         self.validate = validate
         self.gaps: dict[str, int] = {}
         self._last_seq: dict[tuple[str, str], int] = {}
-        self._drops = _DropCounter(f"sub:{address}")
+        self._drops = DropCounter(f"sub:{address}")
         self.socket: zmq.Socket[Any] = ctx.socket(zmq.SUB)
         self.socket.setsockopt(zmq.LINGER, 0)
         if rcvhwm is not None:
             self.socket.setsockopt(zmq.RCVHWM, rcvhwm)
         for prefix in prefixes:
             self.subscribe(prefix)
+        if curve is not None:  # a hub's network listener: authenticate and encrypt
+            curve.apply(self.socket)
         self.socket.connect(address)
 
     @property
@@ -340,7 +351,7 @@ class ControlClient:
     Use one client per thread; the ROUTER serves any number at once.
 
     ``identity`` sets the DEALER's routing id (workers use ``b"worker:" + name`` so the supervisor
-    can route to them); clients normally leave it to ZeroMQ.
+    can route to them); clients normally leave it to ZeroMQ. ``curve`` as for :class:`Subscriber`.
     """
 
     def __init__(
@@ -350,14 +361,17 @@ class ControlClient:
         src: str,
         *,
         identity: bytes | None = None,
+        curve: CurveClientKeys | None = None,
     ) -> None:
         self.src = src
-        self._drops = _DropCounter(f"control:{address}")
+        self._drops = DropCounter(f"control:{address}")
         self.socket: zmq.Socket[Any] = ctx.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)
         if identity is not None:
             self.socket.setsockopt(zmq.ROUTING_ID, identity)
+        if curve is not None:
+            curve.apply(self.socket)
         self.socket.connect(address)
 
     @property

@@ -54,6 +54,14 @@ class TokenChecker:
         if encoded not in self._tokens:
             self._tokens = (*self._tokens, encoded)
 
+    def replace(self, tokens: Iterable[str]) -> None:
+        """Accept exactly ``tokens`` from now on: an administrator revoking a token (tests use
+        it to make the server answer 401 to a client whose token was good a moment ago)."""
+        replacement = tuple(t.encode("utf-8") for t in tokens if t)
+        if not replacement:
+            raise ValueError("at least one API token is required")
+        self._tokens = replacement
+
     def __repr__(self) -> str:
         return f"TokenChecker(<{len(self._tokens)} token(s)>)"
 

@@ -2,7 +2,7 @@
 
 The process ``wats-supervisor start --detach`` launches (and tests start): the supervisor without
 the rest of the CLI. Exit codes: 0 after a clean shutdown, 1 when the instance is already running,
-2 for a bad configuration.
+2 for a bad configuration (including a bus that cannot be secured as configured).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from wats.config.load import ConfigError, load_config
 from wats.platform import LockHeld
+from wats.protocol.security import BusSecurityError
 from wats.supervisor.run import run_supervisor
 
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except BusSecurityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

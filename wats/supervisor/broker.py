@@ -17,21 +17,43 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import zmq
 
 from wats.protocol import topics
 from wats.protocol.addresses import BusAddresses, write_endpoints
-from wats.protocol.codec import ProtocolError, decode, encode
+from wats.protocol.bus import DropCounter
+from wats.protocol.codec import MAX_FRAME_BYTES, ProtocolError, decode, encode
 from wats.protocol.envelope import Envelope
 from wats.protocol.messages import ControlRequest, ErrorCode
+from wats.protocol.security import (
+    BusSecurityError,
+    CurveServerKeys,
+    KeyPaths,
+    ensure_private_dir,
+    is_loopback_host,
+    load_server_keys,
+    make_private_socket,
+    start_authenticator,
+)
 
-__all__ = ["WORKER_IDENTITY_PREFIX", "CommandError", "ControlRouter", "EventProxy", "bind_bus"]
+__all__ = [
+    "WORKER_IDENTITY_PREFIX",
+    "BoundBus",
+    "CommandError",
+    "ControlRouter",
+    "EventProxy",
+    "RemoteListener",
+    "bind_bus",
+]
 
 WORKER_IDENTITY_PREFIX = b"worker:"
 HELLO = "worker.hello"
+
+if TYPE_CHECKING:
+    from wats.config.models import BusSection
 
 log = structlog.get_logger("wats.supervisor.broker")
 
@@ -78,17 +100,88 @@ class EventProxy:
         self._control.close(linger=0)
 
 
+@dataclass(frozen=True)
+class RemoteListener:
+    """Network listeners for monitors on other machines (``[bus] listen_host``).
+
+    Only the event output (XPUB) and the control ROUTER are offered: a remote peer may watch and
+    command, never inject events. ``keys`` is None only for a loopback host; then the listeners
+    speak plain ZeroMQ like the local ones. ``port`` 0 binds an ephemeral port.
+    """
+
+    host: str
+    events_port: int
+    control_port: int
+    keys: CurveServerKeys | None
+    authorized_dir: Path
+
+    @classmethod
+    def from_config(cls, bus: BusSection, data_dir: Path) -> RemoteListener | None:
+        """The listener ``bus`` asks for, keys loaded; None without ``listen_host``.
+
+        Raises :class:`BusSecurityError` naming the setting to fix when a non-loopback host has
+        no server key, or the key file is missing, public-only or readable by others.
+        """
+        if not bus.listen_host:
+            return None
+        authorized = KeyPaths.resolve(data_dir, bus.key_dir, bus.authorized_keys).authorized_dir
+        keys = load_server_keys(Path(bus.server_key)) if bus.server_key else None
+        if keys is None and not is_loopback_host(bus.listen_host):
+            raise BusSecurityError(
+                f"[bus] listen_host {bus.listen_host!r} is not a loopback address: set "
+                "[bus] server_key to the hub's secret key file (make one with "
+                "`wats-supervisor keys generate --name server`)"
+            )
+        return cls(bus.listen_host, bus.events_port, bus.control_port, keys, authorized)
+
+    def endpoint(self, port: int) -> str:
+        """``tcp://host:port`` (IPv6 literals bracketed, port 0 as ZeroMQ's ephemeral ``*``)."""
+        host = self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"tcp://{host}:{port or '*'}"
+
+
 @dataclass
 class BoundBus:
-    """The supervisor's bound sockets and the endpoints clients read from endpoints.json."""
+    """The supervisor's bound sockets and the endpoints clients read from endpoints.json.
+
+    ``remote`` holds the network endpoints actually bound (``events_out``, ``control``) when a
+    :class:`RemoteListener` was asked for; ``authenticator`` the ZAP thread guarding them.
+    """
 
     addresses: BusAddresses
     proxy: EventProxy
     router: zmq.Socket[Any]
+    remote: dict[str, str] | None = None
+    authenticator: Any = None
+
+    def close(self) -> None:
+        """Close the router, stop the proxy and the authenticator (before the context ends)."""
+        self.router.close(linger=0)
+        self.proxy.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
+            self.authenticator = None
 
 
-def bind_bus(ctx: zmq.Context[Any], runtime_dir: Path) -> BoundBus:
-    """Bind XSUB/XPUB/ROUTER in ``runtime_dir``, start the proxy, record the actual endpoints."""
+HARD_MAX_MESSAGE_BYTES = 4 * MAX_FRAME_BYTES
+"""libzmq drops a peer that sends a larger message before it is buffered whole (ZMQ_MAXMSGSIZE).
+Frames between MAX_FRAME_BYTES and this are received, logged and dropped by the codec; beyond it
+they would only cost memory, so the connection goes instead."""
+
+
+def bind_bus(
+    ctx: zmq.Context[Any], runtime_dir: Path, remote: RemoteListener | None = None
+) -> BoundBus:
+    """Bind XSUB/XPUB/ROUTER in ``runtime_dir``, start the proxy, record the actual endpoints.
+
+    The runtime dir is made private (0700) and ``ipc://`` socket files owner-only (0600) before
+    anyone is told about them. With ``remote``, the XPUB and the ROUTER also listen on the
+    network; socket options apply to later binds only, so CURVE covers exactly those endpoints
+    while local peers keep connecting without keys.
+    """
+    ensure_private_dir(runtime_dir)
     wanted = BusAddresses.for_runtime_dir(runtime_dir)
     for endpoint in (wanted.events_in, wanted.events_out, wanted.control):
         _remove_stale_ipc(endpoint)
@@ -97,25 +190,61 @@ def bind_bus(ctx: zmq.Context[Any], runtime_dir: Path) -> BoundBus:
     router = ctx.socket(zmq.ROUTER)
     router.setsockopt(zmq.ROUTER_HANDOVER, 1)
     router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    router.setsockopt(zmq.LINGER, 0)
-    for sock in (xsub, xpub):
+    for sock in (xsub, xpub, router):
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, HARD_MAX_MESSAGE_BYTES)
+    authenticator = None
     try:
         xsub.bind(wanted.events_in)
         xpub.bind(wanted.events_out)
         router.bind(wanted.control)
-    except zmq.ZMQError:
+        actual = BusAddresses(
+            events_in=_last_endpoint(xsub),
+            events_out=_last_endpoint(xpub),
+            control=_last_endpoint(router),
+        )
+        for endpoint in (actual.events_in, actual.events_out, actual.control):
+            make_private_socket(endpoint)
+        bound_remote = None
+        if remote is not None:
+            if remote.keys is not None:
+                authenticator = start_authenticator(ctx, remote.authorized_dir)
+            bound_remote = {
+                "events_out": _bind_remote(xpub, remote, remote.events_port, "events_port"),
+                "control": _bind_remote(router, remote, remote.control_port, "control_port"),
+            }
+    except BaseException:
         for sock in (xsub, xpub, router):
             sock.close(linger=0)
+        if authenticator is not None:
+            authenticator.stop()
         raise
-    actual = BusAddresses(
-        events_in=_last_endpoint(xsub),
-        events_out=_last_endpoint(xpub),
-        control=_last_endpoint(router),
-    )
     proxy = EventProxy(ctx, xsub, xpub)
-    write_endpoints(runtime_dir, actual)
-    return BoundBus(actual, proxy, router)
+    extra = {f"remote_{k}": v for k, v in (bound_remote or {}).items()}
+    write_endpoints(runtime_dir, actual, extra=extra)
+    if bound_remote is not None:
+        log.info(
+            "bus listening for remote clients",
+            curve=remote is not None and remote.keys is not None,
+            **bound_remote,
+        )
+    return BoundBus(actual, proxy, router, bound_remote, authenticator)
+
+
+def _bind_remote(sock: zmq.Socket[Any], remote: RemoteListener, port: int, setting: str) -> str:
+    if remote.keys is not None:
+        remote.keys.apply(sock)
+    if ":" in remote.host:
+        sock.setsockopt(zmq.IPV6, 1)
+    endpoint = remote.endpoint(port)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        raise BusSecurityError(
+            f"cannot listen on {endpoint} ([bus] listen_host / {setting}): {exc.strerror}; "
+            "choose a free port or an address of this machine"
+        ) from None
+    return _last_endpoint(sock)
 
 
 def _last_endpoint(sock: zmq.Socket[Any]) -> str:
@@ -163,7 +292,17 @@ class ControlRouter:
         self._src = src
         self._clock = clock
         self._pending: dict[str, _Pending] = {}
-        self.dropped = 0
+        self._drops = DropCounter("router")
+
+    @property
+    def dropped(self) -> int:
+        """Control frames dropped as invalid since start (each logged, rate-limited per cause)."""
+        return self._drops.total
+
+    @property
+    def dropped_by_kind(self) -> dict[str, int]:
+        """Dropped control frames by cause: oversized, malformed, shape, version."""
+        return dict(self._drops.by_kind)
 
     # -- incoming -------------------------------------------------------------------------
 
@@ -183,14 +322,12 @@ class ControlRouter:
         elif len(frames) == 2:
             identity, payload, delimited = frames[0], frames[1], False
         else:
-            self.dropped += 1
-            log.warning("control frame dropped", reason="bad framing", frames=len(frames))
+            self._drops.drop("shape", f"control message of {len(frames)} frames, expected 2 or 3")
             return
         try:
             env = decode(payload)
         except ProtocolError as exc:
-            self.dropped += 1
-            log.warning("control frame dropped", reason=str(exc), kind=exc.kind)
+            self._drops.drop(exc.kind, str(exc))
             self._error(identity, delimited, "-", ErrorCode.BAD_REQUEST, str(exc))
             return
         if env.type == topics.CONTROL_REPLY:
@@ -198,7 +335,7 @@ class ControlRouter:
         elif env.type == topics.CONTROL_REQUEST:
             self._serve_request(identity, delimited, env, payload)
         else:
-            self.dropped += 1
+            self._drops.drop("shape", f"{env.type!r} message on the control socket")
             self._error(
                 identity,
                 delimited,

@@ -21,7 +21,7 @@ from wats.config.models import ClientConfig
 from wats.config.paths import InstancePaths
 from wats.platform import InstanceLock, make_child_subreaper
 from wats.supervisor.arbiter import Arbiter, ArbiterSettings
-from wats.supervisor.broker import bind_bus
+from wats.supervisor.broker import RemoteListener, bind_bus
 from wats.supervisor.logs import configure_logging
 from wats.supervisor.policy import PolicySettings
 from wats.supervisor.spec import specs_from_config
@@ -75,7 +75,8 @@ def run_supervisor(
         write_state(paths.state_file, state)
         dump_runtime_config(cfg, paths.runtime_config_file)
         ctx = zmq.Context()
-        bus = bind_bus(ctx, paths.runtime_dir)
+        remote = RemoteListener.from_config(cfg.bus, paths.data_dir)
+        bus = bind_bus(ctx, paths.runtime_dir, remote)
         try:
             arbiter = Arbiter(
                 ctx,
@@ -89,8 +90,7 @@ def run_supervisor(
             )
             arbiter.run()
         finally:
-            bus.router.close(linger=0)
-            bus.proxy.close()
+            bus.close()
             with contextlib.suppress(OSError):
                 (paths.runtime_dir / "endpoints.json").unlink()
     finally:

@@ -200,7 +200,9 @@ class Worker:
         self.instance = instance or self.config.instance.name
         self.addresses = addresses
         self.supervisor_pid = supervisor_pid
-        self.log = structlog.get_logger("wats.worker").bind(worker=name)
+        # A lazy logger: the worker is built before its config's [logging] level is applied
+        # (wats.workers.__main__), and .bind() would freeze the level in force at this moment.
+        self.log = structlog.get_logger("wats.worker", worker=name)
         self.progress = 0
         self.ready = False
         self.handlers: dict[str, Callable[[dict[str, Any]], Any]] = {

@@ -7,16 +7,24 @@ server created for itself in its data folder.
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wats.api import Secret, WatsClient
+from wats.api.proxy import ProxySettings
 from wats.api.ratelimit import RateLimiter
 from wats.api.retry import RetryPolicy
 from wats.config.models import ClientConfig
 from wats.config.paths import InstancePaths
 
-__all__ = ["ServerTarget", "embedded_data_dir", "make_client", "resolve_server"]
+__all__ = [
+    "ServerTarget",
+    "changed_target",
+    "embedded_data_dir",
+    "make_client",
+    "resolve_server",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class ServerTarget:
     url: str
     token: str = field(repr=False)
     embedded: bool = False
+    proxy: ProxySettings | None = field(default=None, repr=False, compare=False)
+    ca_bundle: str = ""
 
 
 def embedded_data_dir(config: ClientConfig) -> Path:
@@ -34,14 +44,49 @@ def embedded_data_dir(config: ClientConfig) -> Path:
 
 
 def resolve_server(config: ClientConfig) -> ServerTarget:
-    """The configured server and the token from ``$<token_env>``; or the embedded server and the
-    token from its ``credentials.json`` (created on first use, exactly as the server does)."""
+    """The configured server, its token and the proxy to reach it through; or the embedded
+    server and the token from its ``credentials.json`` (created on first use, exactly as the
+    server does). The proxy is the one ``wats-supervisor proxy set`` stored (None: the
+    environment's proxies, as mode "system").
+
+    The token of a configured server, first found wins (docs/credentials.md): ``$<token_env>``
+    (CI, containers: an explicit override), then the encrypted token ``wats-supervisor login``
+    stored — only if it was stored for this very URL —, else none. A stored token that cannot
+    be decrypted (the files were copied from another machine) raises ``CredentialError`` saying
+    to log in again: failing loudly beats a worker sending 401s forever.
+    """
     if config.server.url:
-        return ServerTarget(config.server.url, config.server.token_from_env() or "")
+        token = config.server.token_from_env()
+        if token is None:
+            from wats.credentials import stored_token
+
+            stored = stored_token(config, config.server.url)
+            token = stored.reveal() if stored is not None else ""
+        from wats.credentials import stored_proxy
+
+        return ServerTarget(
+            config.server.url,
+            token,
+            proxy=stored_proxy(config),
+            ca_bundle=config.server.ca_bundle,
+        )
     from wats.server.auth import load_or_create_credentials
 
     creds = load_or_create_credentials(embedded_data_dir(config))
     return ServerTarget(config.server.effective_url(), creds.token, embedded=True)
+
+
+def changed_target(config: ClientConfig, current: ServerTarget) -> ServerTarget | None:
+    """The target read afresh, when its token or proxy differ from ``current``; else None.
+
+    Workers call it when the server refuses their credentials (401, or 407 from the proxy), so
+    a ``wats-supervisor login`` made while they run takes effect without a restart. Raises
+    ``CredentialError`` when the store cannot be decrypted.
+    """
+    fresh = resolve_server(config)
+    if fresh.token == current.token and fresh.proxy == current.proxy:
+        return None
+    return fresh
 
 
 def make_client(
@@ -50,18 +95,28 @@ def make_client(
     *,
     retry: RetryPolicy | None = None,
     rate_limiter: RateLimiter | None = None,
+    proxy: ProxySettings | None = None,
 ) -> WatsClient:
-    """A blocking client for ``target``; proxies from the environment are ignored for the
-    embedded (loopback) server, which a corporate proxy could never reach.
+    """A blocking client for ``target``, through ``proxy`` (default: the target's own).
+
+    The embedded (loopback) server is always reached directly, whatever the proxy settings or
+    the environment say: a corporate proxy could never reach it. Without ``proxy`` a remote
+    server is reached as before, with proxies from the environment (mode "system").
 
     ``retry`` and ``rate_limiter`` default to the client library's (3 attempts; 500 requests
     per 60 s); a worker that owns its retries or its pacing passes its own.
     """
+    if target.embedded:
+        proxy = ProxySettings(mode="none")
+    elif proxy is None:
+        proxy = target.proxy
     return WatsClient(
         target.url,
         Secret(target.token),
         timeout=timeout,
         retry=retry,
         rate_limiter=rate_limiter,
+        proxy=proxy,
         trust_env=not target.embedded,
+        verify=ssl.create_default_context(cafile=target.ca_bundle) if target.ca_bundle else True,
     )

@@ -50,13 +50,21 @@ from wats.converters.base import ConverterSource, matches_patterns
 from wats.converters.identity import content_hash, report_id
 from wats.converters.sandbox import Sandbox, SandboxLimits, SandboxOutcome
 from wats.converters.schedule import ScheduledRuns, is_scheduled, slot_stamp
-from wats.fsutil import atomic_write, durable_move, fsync_dir, is_temp_name, unique_destination
+from wats.fsutil import (
+    MAX_NAME_BYTES,
+    atomic_write,
+    durable_move,
+    fsync_dir,
+    is_temp_name,
+    shorten_name,
+    unique_destination,
+)
 from wats.protocol import topics
 from wats.protocol.envelope import Envelope
 from wats.queue import ReportQueue
 from wats.workers.base import Timer, Worker, handles
 
-__all__ = ["ConverterWorker", "FileOutcome", "error_file_for"]
+__all__ = ["ConverterWorker", "FileOutcome", "error_file_for", "symlink_refusal"]
 
 ERROR_SUFFIX = ".error.json"
 _ATTEMPTS_SUFFIX = ".attempts.json"
@@ -67,8 +75,33 @@ _SCHEDULE_RECHECK_SECONDS = 60.0
 
 
 def error_file_for(moved: Path) -> Path:
-    """The reason file beside a file moved into the error folder: ``<file>.error.json``."""
-    return moved.with_name(moved.name + ERROR_SUFFIX)
+    """The reason file beside a file moved into the error folder: ``<file>.error.json``.
+
+    A name near the file system's limit is shortened first (deterministically, see
+    :func:`wats.fsutil.shorten_name`): a reason file that cannot be created would leave the
+    file in pending, failing again forever.
+    """
+    room = MAX_NAME_BYTES - len(ERROR_SUFFIX)
+    return moved.with_name(shorten_name(moved.name, room) + ERROR_SUFFIX)
+
+
+def symlink_refusal(path: Path) -> str | None:
+    """Why ``path`` (a pending file or folder) must not be converted, or None.
+
+    The watcher never hands over a symlink, but a file can be swapped for one between its
+    last look and the move, and anyone with write access to a pending folder can drop one.
+    Reading through it would convert (and upload) whatever file it points at, with this
+    worker's rights; so a symlink, or a folder holding one, is refused, never followed.
+    """
+    if path.is_symlink():
+        return "symlink refused: a pending entry must be a regular file or folder, not a link"
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            for name in (*dirs, *files):
+                if os.path.islink(os.path.join(root, name)):
+                    inner = os.path.relpath(os.path.join(root, name), path)
+                    return f"symlink refused: the folder holds a link ({inner})"
+    return None
 
 
 @dataclass
@@ -637,8 +670,11 @@ class ConverterWorker(Worker):
     def convert_file(self, line: _Line, path: Path) -> FileOutcome:
         """Convert one pending file end to end: counter, sandbox, ids, queue, post action."""
         conv = line.config
-        if not path.exists():
+        if not (path.exists() or path.is_symlink()):
             return FileOutcome()  # taken away meanwhile (or already handled)
+        refusal = symlink_refusal(path)
+        if refusal is not None:
+            return self._fail(line, path, "refused", refusal, attempts=0)
         try:
             digest = content_hash(path)
         except FileNotFoundError:

@@ -13,15 +13,18 @@ late subscribers) and ``health.check`` (probe now and answer with the result).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from wats.api import WatsClient
+from wats.api.errors import AuthenticationError, ProxyAuthenticationError
 from wats.api.retry import RetryPolicy
+from wats.credentials import CredentialError, HealthCheckSettings, record_health
 from wats.protocol import topics
 from wats.workers.base import Later, Timer, Worker, handles
-from wats.workers.connection import ServerTarget, make_client, resolve_server
+from wats.workers.connection import ServerTarget, changed_target, make_client, resolve_server
 
 __all__ = ["HealthStats", "HealthWorker"]
 
@@ -70,6 +73,13 @@ class HealthWorker(Worker):
         # One attempt per probe: retries would hide the latency and delay the verdict.
         self.client = make_client(self.target, self.timeout, retry=RetryPolicy.never())
         self.stats = HealthStats()
+        self.record_settings = HealthCheckSettings(
+            interval_seconds=self.interval,
+            timeout_seconds=self.timeout,
+            auto_reconnect=True,  # the worker never stops probing
+            reconnect_attempts=0,
+            reconnect_delay_seconds=self.offline_retry_first,
+        )
         self.status: dict[str, Any] | None = None  # the last published connection.status body
         self.server_version: str | None = None
         self._probing = False
@@ -119,7 +129,45 @@ class HealthWorker(Worker):
             stats.consecutive_failures += 1
             stats.last_error = describe_error(error) if error else "no answer"
             self._set_status(OFFLINE, now, latency_ms=None, error=stats.last_error)
+            if isinstance(error, AuthenticationError | ProxyAuthenticationError):
+                self._refresh_credentials()
             self._schedule_offline_retry()
+        self._record(now, failed=error is not None or probe is None)
+
+    def _refresh_credentials(self) -> None:
+        """Refused credentials: read the login again, so a new ``wats-supervisor login`` is
+        used from the next probe on (the next probe comes soon: the link counts as down)."""
+        try:
+            fresh = changed_target(self.config, self.target)
+        except Exception as exc:  # the store cannot be decrypted: keep probing, say why
+            self.log.error("stored credentials unusable", error=str(exc))
+            return
+        if fresh is None:
+            return
+        old, self.target = self.client, fresh
+        self.client = make_client(fresh, self.timeout, retry=RetryPolicy.never())
+        with contextlib.suppress(Exception):
+            old.close()
+        self._offline_delay = self.offline_retry_first
+        self.log.info("credentials changed; probing with the new login")
+
+    def _record(self, now: float, *, failed: bool) -> None:
+        """Count the check into the connection record, where ``status`` reads the link's history
+        even with the supervisor stopped. Not fatal when it fails: the bus carries the state."""
+        if self.status is None:  # pragma: no cover - _set_status ran just before
+            return
+        try:
+            record_health(
+                self.config,
+                self.status["status"],
+                url=self.target.url,
+                at=now,
+                failed=failed,
+                error=self.status["error"],
+                settings=self.record_settings,
+            )
+        except (OSError, CredentialError) as exc:
+            self.log.warning("cannot update the connection record", error=describe_error(exc))
 
     def _set_status(
         self, status: str, now: float, *, latency_ms: float | None, error: str | None

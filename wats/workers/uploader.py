@@ -29,6 +29,7 @@ Commands: ``uploader.wake``, ``uploader.status``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random as _random
 import time
@@ -40,6 +41,8 @@ from typing import Any, Literal
 
 from wats.api import WatsClient
 from wats.api.errors import (
+    AuthenticationError,
+    ProxyAuthenticationError,
     RateLimitError,
     WatsConnectionError,
     WatsError,
@@ -54,7 +57,12 @@ from wats.protocol import topics
 from wats.protocol.envelope import Envelope
 from wats.queue import ItemNotFound, QueueItem, ReportQueue
 from wats.workers.base import Later, Timer, Worker, handles
-from wats.workers.connection import ServerTarget, make_client, resolve_server
+from wats.workers.connection import (
+    ServerTarget,
+    changed_target,
+    make_client,
+    resolve_server,
+)
 from wats.workers.health import describe_error
 
 __all__ = [
@@ -199,8 +207,9 @@ class UploadVerdict:
     ``action`` "retry": stays pending until ``next_attempt`` (epoch seconds); "fail": moves to
     failed/. ``message`` is stored as the report's last error (the server's message included).
     ``connection``: no answer at all (pause the uploads); ``hold``: seconds everyone waits
-    after a 429 (its ``Retry-After``, or this report's backoff when it named none), else
-    ``None``.
+    after a 429 (its ``Retry-After``, or this report's backoff when it named none) or after a
+    refusal of our credentials, else ``None``; ``credentials``: the server (401) or the proxy
+    (407) refused the token or the proxy password - a fault of the login, not of the report.
     """
 
     action: Literal["retry", "fail"]
@@ -208,6 +217,7 @@ class UploadVerdict:
     next_attempt: float | None = None
     connection: bool = False
     hold: float | None = None
+    credentials: bool = False
 
     @property
     def permanent(self) -> bool:
@@ -223,14 +233,28 @@ def judge_failure(
     backoff: Backoff,
     now: float,
     random: Callable[[], float] = _random.random,
+    credentials_wait: float = 30.0,
 ) -> UploadVerdict:
     """Decide a failed attempt's fate; ``failures`` counts this one (1 = first failure).
 
     Permanent errors (400 and other 4xx, an unusable answer, a report that cannot be serialised)
     fail at once. Transient ones (connection, timeout, 429, 5xx, local I/O trouble) are retried
     with backoff until ``max_attempts`` transient failures, then fail naming the count.
+
+    A refused token (401) or proxy password (407) says nothing about the report: failing it
+    would move the whole queue to failed/ while someone renews the login. The report stays
+    pending, every upload waits ``credentials_wait`` seconds, and it never counts towards
+    ``max_attempts``; the uploader picks up a new ``wats-supervisor login`` by itself.
     """
     message = _describe(error)
+    if isinstance(error, AuthenticationError | ProxyAuthenticationError):
+        return UploadVerdict(
+            "retry",
+            f"{message} (uploads wait for valid credentials: wats-supervisor login)",
+            next_attempt=now + credentials_wait,
+            hold=credentials_wait,
+            credentials=True,
+        )
     if isinstance(error, WatsError):
         transient = error.transient
     else:  # local trouble: a body we cannot encode is permanent, anything else (I/O) is not
@@ -487,14 +511,12 @@ class UploaderWorker(Worker):
             self.log.info("queue repaired after a crash", entries=repaired)
         self.target = resolve_server(self.config)
         # One attempt per upload: the queue's backoff owns retries (and survives restarts).
-        limiter = (
+        self._limiter = (
             RateLimiter(s.rate_limit_requests, s.rate_limit_window_seconds)
             if s.rate_limit_requests
             else RateLimiter.disabled()
         )
-        self.client = make_client(
-            self.target, s.timeout_seconds, retry=RetryPolicy.never(), rate_limiter=limiter
-        )
+        self.client = self._client_for(self.target)
         self.backoff = Backoff(s.retry_base_seconds, s.retry_max_seconds)
         self.gate = ConnectionGate(s.probe_first_seconds, s.probe_max_seconds)
         self.stats_throttle = StatsThrottle(s.stats_interval_seconds)
@@ -652,17 +674,32 @@ class UploaderWorker(Worker):
         try:
             body = item.report_bytes()  # as stored: no parse, no re-encoding
             refuse_non_json_numbers(body)
+            self.log.debug(
+                "uploading report",
+                id=item.id,
+                attempt=attempts,
+                bytes=len(body),
+                server=self.target.url,
+            )
             self.client.execute(self._repo.submit_wsjf(body, item.id))
         except ItemNotFound:
             raise  # someone else moved the report meanwhile (see _on_upload_done)
         except Exception as exc:
             latency = (time.perf_counter() - started) * 1000
+            self.log.debug(
+                "upload attempt failed",
+                id=item.id,
+                attempt=attempts,
+                latency_ms=round(latency, 1),
+                error=describe_error(exc),
+            )
             verdict = judge_failure(
                 exc,
                 attempts,
                 max_attempts=self.settings.max_attempts,
                 backoff=self.backoff,
                 now=time.time(),
+                credentials_wait=self.settings.probe_max_seconds,
             )
             if verdict.permanent:
                 self.queue.mark_failed(item.id, verdict.message)
@@ -670,6 +707,7 @@ class UploaderWorker(Worker):
                 self.queue.mark_retry(item.id, verdict.message, verdict.next_attempt)
             return _Outcome(item.id, attempts, latency, verdict, exc)
         latency = (time.perf_counter() - started) * 1000
+        self.log.debug("report accepted", id=item.id, latency_ms=round(latency, 1))
         self.queue.mark_uploaded(item.id)
         return _Outcome(item.id, attempts, latency)
 
@@ -702,6 +740,31 @@ class UploaderWorker(Worker):
             self._stats_changed()
 
         return done
+
+    def _client_for(self, target: ServerTarget) -> WatsClient:
+        s = self.settings
+        return make_client(
+            target, s.timeout_seconds, retry=RetryPolicy.never(), rate_limiter=self._limiter
+        )
+
+    def _refresh_credentials(self) -> bool:
+        """After a 401/407: read the login again; True when it changed (new client in place).
+
+        ``wats-supervisor login`` while the supervisor runs then takes effect at the next
+        attempt, without restarting anything.
+        """
+        try:
+            target = changed_target(self.config, self.target)
+        except Exception as exc:  # the store cannot be read or decrypted: say why, keep waiting
+            self.log.error("stored credentials unusable", error=str(exc))
+            return False
+        if target is None:
+            return False
+        old, self.target, self.client = self.client, target, self._client_for(target)
+        with contextlib.suppress(Exception):
+            old.close()
+        self.log.info("credentials changed; uploads resume with the new login")
+        return True
 
     def _report(self, outcome: _Outcome) -> None:
         """Publish an upload's result and feed it to the gate (loop thread)."""
@@ -744,6 +807,17 @@ class UploaderWorker(Worker):
                 "next_attempt": verdict.next_attempt,
             },
         )
+        if verdict.credentials:
+            self.log.warning(
+                "the server refused our credentials; uploads wait (run wats-supervisor login)",
+                error=verdict.message,
+            )
+            if self._refresh_credentials():
+                self._parked.add(outcome.item_id)
+                self._resume_parked()
+                self._refill()
+                self._pump()
+                return
         if verdict.hold:
             self.gate.hold(verdict.hold)
             self._arm_hold_timer()

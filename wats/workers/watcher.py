@@ -22,8 +22,15 @@ taken again until it changes.
 
 Scans. Events are hints: at start and every ``rescan_seconds`` (arg, default 30) every watch
 folder is scanned, so files that arrived while the worker was down, or whose events were lost,
-are taken too. Temp files (``.*.tmp``) and the readiness marker are never taken; a symlink that
-points outside its watch folder is refused (left in place, logged once).
+are taken too. Temp files (``.*.tmp``) and the readiness marker are never taken.
+
+Symlinks are never followed (docs/security.md, "Input hardening"): a symlink that points outside
+its watch folder is refused — left in place, logged once, counted in ``refused`` — and one that
+points inside is skipped (its target is taken under its own name). A folder-kind candidate that
+holds a symlink anywhere inside is refused the same way, until it changes; recursive watches do
+not descend into symlinked folders, and a file reached through one is ignored. Right before a
+move the source is looked at once more (a file swapped for a link meanwhile is refused), and the
+converter worker refuses any link that still reaches a pending folder.
 
 Threads. watchdog calls back on its observer threads; those only put events on a thread-safe
 queue. An "event pump" job of the worker base (:meth:`Worker.run_in_thread`) waits on that queue
@@ -79,7 +86,9 @@ __all__ = [
     "durable_copy",
     "folder_signature",
     "matches",
+    "reached_through_symlink",
     "scan_target",
+    "symlink_inside",
     "targets_from_config",
 ]
 
@@ -87,6 +96,12 @@ DEFAULT_DEBOUNCE_MS = 500
 DEFAULT_RESCAN_SECONDS = 30.0
 DEFAULT_BATCH_SIZE = 200
 LEDGER_FILE = "watcher-kept.jsonl"
+
+# Why a candidate was refused (log event text; the first is what operators grep for).
+SYMLINK_OUTSIDE = "symlink pointing outside the watch folder refused"
+SYMLINK = "symlink refused"
+THROUGH_SYMLINK = "file reached through a symlinked folder refused"
+FOLDER_WITH_SYMLINK = "folder holding a symlink refused"
 
 Kind = Literal["file", "folder"]
 
@@ -310,9 +325,10 @@ def folder_signature(folder: Path, target: WatchTarget) -> tuple[tuple[int, int]
     count = 0
     has_marker = False
     parts: list[tuple[str, int, int]] = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder):  # never follows symlinked folders
         dirs[:] = [d for d in dirs if not is_temp_name(d)]
-        for name in files:
+        links = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+        for name in [*files, *links]:
             if name.lower() == target.readiness_marker.lower():
                 has_marker = True
                 continue
@@ -378,6 +394,29 @@ def scan_target(target: WatchTarget, refuse: set[Path] | None = None) -> Iterato
                         yield Found(target, path, (st.st_size, st.st_mtime_ns), st.st_size)
             except FileNotFoundError:
                 continue
+
+
+def symlink_inside(folder: Path) -> str | None:
+    """The first symlink (file or folder) anywhere inside ``folder``, relative to it, or None.
+
+    Walked without following links, so a linked folder is reported, never entered.
+    """
+    for root, dirs, files in os.walk(folder):
+        for name in sorted([*dirs, *files]):
+            full = os.path.join(root, name)
+            if os.path.islink(full):
+                return os.path.relpath(full, folder)
+    return None
+
+
+def reached_through_symlink(path: Path) -> bool:
+    """True when a folder between the (resolved) watch folder and ``path`` is a symlink.
+
+    Some observers (polling) descend into symlinked folders and report files inside them under
+    the link's path; such a file is not in the watch folder at all.
+    """
+    parent = os.fspath(path.parent)
+    return os.path.normcase(os.path.realpath(parent)) != os.path.normcase(os.path.normpath(parent))
 
 
 def _found_folder(target: WatchTarget, path: Path) -> Found:
@@ -482,7 +521,7 @@ def durable_copy(src: Path, dst: Path) -> None:
                     _fsync_file(Path(root) / name)
                 fsync_dir(Path(root))
         else:
-            shutil.copy2(src, tmp)
+            shutil.copy2(src, tmp, follow_symlinks=False)
             _fsync_file(tmp)
         os.replace(tmp, dst)
     except BaseException:
@@ -520,11 +559,32 @@ class _Moved:
     dest: Path | None = None
     vanished: bool = False
     error: str | None = None
+    refused: str | None = None
+
+
+def _refusal(move: _Move) -> str | None:
+    """A last look at the source just before the move: why it must not be moved, or None."""
+    try:
+        st = os.lstat(move.src)
+    except FileNotFoundError:
+        return None  # the move will find it gone
+    if stat.S_ISLNK(st.st_mode):
+        return SYMLINK_OUTSIDE if not _points_inside(move.src, move.target.watch) else SYMLINK
+    if reached_through_symlink(move.src):
+        return THROUGH_SYMLINK
+    if move.target.kind == "folder" and stat.S_ISDIR(st.st_mode):
+        inner = symlink_inside(move.src)
+        if inner is not None:
+            return f"{FOLDER_WITH_SYMLINK} ({inner})"
+    return None
 
 
 def _hand_over(move: _Move) -> _Moved:
     """Move (or copy, keep mode) one ready candidate into its pending folder."""
     target = move.target
+    refused = _refusal(move)
+    if refused is not None:
+        return _Moved(move, refused=refused)
     try:
         target.pending.mkdir(parents=True, exist_ok=True)
         dest = unique_destination(target.pending, move.src.name)
@@ -634,7 +694,9 @@ class WatcherWorker(Worker):
         self.tracker = ReadinessTracker(self.debounce)
         self.stats = _Stats()
         self._owner: dict[Path, WatchTarget] = {}  # tracked candidate -> its converter
-        self._refused: set[Path] = set()
+        # Refused candidates and what they looked like then: refused again silently while
+        # unchanged; a folder whose link was removed is looked at afresh.
+        self._refused: dict[Path, object] = {}
         self._failures: dict[Path, int] = {}  # failed moves per source, for the backoff
         self._ready: list[Path] = []  # ready, waiting for a move job
         self._moving = False
@@ -757,6 +819,8 @@ class WatcherWorker(Worker):
         root = target.watch
         if path == root or root not in path.parents or target.is_excluded(path):
             return None
+        if target.kind == "file" and reached_through_symlink(path):
+            return None  # under a symlinked folder: not in the watch folder at all
         rel = path.relative_to(root)
         if any(is_temp_name(part) for part in rel.parts):
             return None
@@ -780,7 +844,7 @@ class WatcherWorker(Worker):
             return False
         if stat.S_ISLNK(st.st_mode):
             if not _points_inside(path, target.watch):
-                self._refuse(path)
+                self._refuse(path, SYMLINK_OUTSIDE)
             return False
         if not stat.S_ISREG(st.st_mode):
             return False
@@ -791,12 +855,14 @@ class WatcherWorker(Worker):
             return False
         if path.is_symlink():
             if not _points_inside(path, target.watch):
-                self._refuse(path)
+                self._refuse(path, SYMLINK_OUTSIDE)
             return False
         if not path.is_dir():
             self._forget_path(path)
             return False
         signature, count, has_marker = folder_signature(path, target)
+        if self._refused.get(path) == signature:
+            return False  # refused as it is now (it holds a symlink); wait for a change
         return self._observe(
             target,
             path,
@@ -837,14 +903,21 @@ class WatcherWorker(Worker):
         rel = path.relative_to(target.watch).as_posix()
         return ledger is not None and ledger.contains(rel, *signature)
 
-    def _refuse(self, path: Path) -> None:
-        if path not in self._refused:
-            self._refused.add(path)
+    def _refuse(self, path: Path, reason: str, signature: object = None) -> None:
+        """Leave ``path`` where it is, never follow it; warn once per path and look."""
+        if path in self._refused and self._refused[path] == signature:
+            return
+        first = path not in self._refused
+        self._refused[path] = signature
+        if first:
             self.stats.refused += 1
-            self.log.warning(
-                "symlink pointing outside the watch folder refused; left in place",
-                path=str(path),
-            )
+        self.log.warning(f"{reason}; left in place", path=str(path))
+
+    def _prune_refused(self) -> None:
+        """Forget refusals whose path is gone, so a new link of the same name is reported."""
+        for path in list(self._refused):
+            if not os.path.lexists(path):
+                del self._refused[path]
 
     # ---- scans ------------------------------------------------------------------------------
 
@@ -878,7 +951,8 @@ class WatcherWorker(Worker):
             if ledger is not None:
                 ledger.compact(present)
         for path in refused:
-            self._refuse(path)
+            self._refuse(path, SYMLINK_OUTSIDE)
+        self._prune_refused()
         # Candidates a scan no longer finds are gone (deleted, or moved by someone else).
         for key in self.tracker.candidates():
             if key not in seen and not self.tracker.is_taken(key):
@@ -906,12 +980,22 @@ class WatcherWorker(Worker):
         self._arm_check()
 
     def _still_ready(self, target: WatchTarget, key: Path, now: float) -> bool:
-        """A last look before the move: a debounced candidate must not have changed."""
+        """A last look before the move: a debounced candidate must not have changed, and a
+        folder must not hold a symlink (refused until it changes)."""
         if target.kind == "folder":
             self._observe_folder(target, key, now)
         else:
             self._observe_file(target, key, now)
-        return self.tracker.is_ready(key, now)
+        if not self.tracker.is_ready(key, now):
+            return False
+        if target.kind == "folder":
+            inner = symlink_inside(key)
+            if inner is not None:
+                self._refuse(key, f"{FOLDER_WITH_SYMLINK} ({inner})", self.tracker.signature(key))
+                self.tracker.forget(key)
+                self._owner.pop(key, None)
+                return False
+        return True
 
     def _arm_check(self) -> None:
         deadline = self.tracker.next_deadline()
@@ -969,6 +1053,11 @@ class WatcherWorker(Worker):
                         "source": str(move.src),
                     },
                 )
+            elif result.refused is not None:
+                signature = move.signature if target.kind == "folder" else None
+                self._refuse(move.src, result.refused, signature)
+                self.tracker.forget(move.src)
+                self._owner.pop(move.src, None)
             elif result.vanished:
                 self.tracker.forget(move.src)
                 self._owner.pop(move.src, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import tomllib
 from pathlib import Path
 
@@ -105,6 +106,8 @@ def test_init_writes_the_template_to_the_default_path_and_refuses_to_overwrite(
     assert first.exit_code == 0, first.output
     assert default.is_file() and str(default) in first.stdout
     assert parse_config(tomllib.loads(default.read_text())) == ClientConfig()
+    assert stat.S_IMODE(default.stat().st_mode) == 0o600
+    assert stat.S_IMODE(default.parent.stat().st_mode) == 0o700
     default.write_text("# mine\n")
     second = runner.invoke(app, ["config", "init"])
     assert second.exit_code == 1

@@ -25,6 +25,7 @@ from wats.config import (
     load_config,
     render_default_config,
 )
+from wats.fsutil import atomic_write
 
 __all__ = [
     "EXIT_BAD_CONFIG",
@@ -111,8 +112,10 @@ def init(
         typer.echo(f"error: {target} already exists (use --force to overwrite it)", err=True)
         raise typer.Exit(1)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render_default_config(), encoding="utf-8")
+        # 0700 / 0600: the config says which server and which login folder; other users of a
+        # shared station have no business reading or changing it.
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write(target, render_default_config().encode("utf-8"), mode=0o600)
     except OSError as exc:
         typer.echo(f"error: cannot write {target}: {exc.strerror or exc}", err=True)
         raise typer.Exit(1) from None

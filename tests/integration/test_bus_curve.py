@@ -127,6 +127,18 @@ def test_authorized_remote_client_gets_events_and_replies(hub: Hub) -> None:
         assert client.request("ping", timeout=5.0).unwrap() == "pong"
 
 
+def test_an_authorized_remote_peer_may_not_act_as_a_worker(hub: Hub) -> None:
+    with ControlClient(
+        hub.ctx, hub.remote("control"), "remote", identity=b"worker:uploader", curve=hub.authorized
+    ) as impostor:
+        reply = impostor.request("ping", timeout=5.0)
+    assert not reply.ok and reply.error is not None and reply.error.code == "forbidden"
+    # the same identity over the local ipc socket is a worker's, and is served
+    local = read_endpoints(hub.root / "run").control
+    with ControlClient(hub.ctx, local, "worker", identity=b"worker:uploader") as worker:
+        assert worker.request("ping", timeout=5.0).unwrap() == "pong"
+
+
 @pytest.mark.parametrize("keys", ["none", "unknown"])
 def test_unauthenticated_remote_client_receives_nothing_and_gets_no_reply(
     hub: Hub, keys: str

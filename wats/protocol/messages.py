@@ -161,6 +161,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_WORKER = "unknown_worker"
     WORKER_UNAVAILABLE = "worker_unavailable"
     TIMEOUT = "timeout"
+    FORBIDDEN = "forbidden"
     INTERNAL = "internal"
 
 

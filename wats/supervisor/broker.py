@@ -273,6 +273,15 @@ class _Pending:
     deadline: float
 
 
+def _is_remote(frame: zmq.Frame) -> bool:
+    """Whether a received frame came from a CURVE-authenticated (network) peer: ZAP gave its
+    connection a User-Id; local ipc/loopback peers never pass through ZAP."""
+    try:
+        return bool(frame.get("User-Id"))
+    except zmq.ZMQError:
+        return False
+
+
 class ControlRouter:
     """Answers and routes control requests on the ROUTER; used only from the arbiter's thread."""
 
@@ -310,13 +319,18 @@ class ControlRouter:
         """Serve up to ``budget`` queued messages without blocking."""
         for _ in range(budget):
             try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                parts = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self.handle(frames)
+            self.handle([part.bytes for part in parts], remote=_is_remote(parts[-1]))
 
-    def handle(self, frames: list[bytes]) -> None:
-        """Handle one ROUTER message ``[identity, b"", payload]`` (or without the delimiter)."""
+    def handle(self, frames: list[bytes], *, remote: bool = False) -> None:
+        """Handle one ROUTER message ``[identity, b"", payload]`` (or without the delimiter).
+
+        ``remote``: it came over the CurveZMQ network listener. A remote peer may watch and
+        command, never act as a worker: a ``worker:`` routing id or a ``control.reply`` from it
+        is refused, so an authorized monitor cannot answer in a worker's name.
+        """
         if len(frames) == 3 and frames[1] == b"":
             identity, payload, delimited = frames[0], frames[2], True
         elif len(frames) == 2:
@@ -329,6 +343,19 @@ class ControlRouter:
         except ProtocolError as exc:
             self._drops.drop(exc.kind, str(exc))
             self._error(identity, delimited, "-", ErrorCode.BAD_REQUEST, str(exc))
+            return
+        if remote and (
+            identity.startswith(WORKER_IDENTITY_PREFIX) or env.type == topics.CONTROL_REPLY
+        ):
+            self._drops.drop("forbidden", "a remote peer tried to act as a worker")
+            if env.type != topics.CONTROL_REPLY:
+                self._error(
+                    identity,
+                    delimited,
+                    env.id,
+                    ErrorCode.FORBIDDEN,
+                    "remote peers may not use a worker's identity",
+                )
             return
         if env.type == topics.CONTROL_REPLY:
             self._forward_reply(env, payload)

@@ -154,6 +154,7 @@ def test_error_codes_are_the_contract_set() -> None:
         "unknown_worker",
         "worker_unavailable",
         "timeout",
+        "forbidden",
         "internal",
     }
     assert expected == ERROR_CODES

@@ -154,8 +154,8 @@ def test_child_runs_with_limits_closed_stdin_private_cwd_and_no_inherited_descri
     outcome = sandbox.convert(f"{BAD}:ReportsItsProcess", {}, source, CONTEXT)
     facts = dict(w.split("=", 1) for w in outcome.warnings)
     fds = [int(fd) for fd in facts["fds"].split(",")]
-    # 0-2, the result pipe, and the descriptor listdir itself opened: nothing of the worker's.
-    assert len(fds) <= 5, fds
+    # 0-2, the job and result pipes, and the fd listdir itself opened: none of the worker's.
+    assert len(fds) <= 6, fds
     assert facts["stdin"] == "b''"
     assert Path(facts["cwd"]).name.startswith("wats-sandbox-")
     assert not Path(facts["cwd"]).exists()  # the private temp dir is removed afterwards
@@ -226,3 +226,64 @@ def test_a_timeout_kills_what_the_converter_spawned(sandbox: Sandbox, tmp_path: 
         if p.pid not in before and p.info["ppid"] == sandbox.pid
     ]
     assert leftovers == []
+
+
+# ---- reusing the child -----------------------------------------------------------------------
+
+
+def _facts(outcome) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    assert outcome.ok, (outcome.failure, outcome.message)
+    return dict(w.split("=", 1) for w in outcome.warnings)
+
+
+def _drop(tmp_path: Path, name: str, text: str = "SN-1\n") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_well_behaved_child_converts_the_next_file_with_fresh_cwd_and_output(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    first = sandbox.convert(f"{BAD}:Remembers", {}, _drop(tmp_path, "a.txt"), CONTEXT)
+    second = sandbox.convert(f"{BAD}:Remembers", {}, _drop(tmp_path, "b.txt"), CONTEXT)
+    one, two = _facts(first), _facts(second)
+    assert one["pid"] == two["pid"] and (one["count"], two["count"]) == ("1", "2")
+    # each job starts in an empty private dir, and captures only its own output
+    assert one["cwd_files"] == two["cwd_files"] == "['scratch.txt']"
+    assert first.stdout == "converting a.txt\n" and second.stdout == "converting b.txt\n"
+
+
+def test_a_child_that_left_a_thread_running_is_not_reused(sandbox: Sandbox, tmp_path: Path) -> None:
+    first = sandbox.convert(
+        f"{BAD}:Remembers", {}, _drop(tmp_path, "a.txt", "leave-thread\nSN-1\n"), CONTEXT
+    )
+    second = sandbox.convert(f"{BAD}:Remembers", {}, _drop(tmp_path, "b.txt"), CONTEXT)
+    assert _facts(first)["pid"] != _facts(second)["pid"]
+    assert _facts(second)["count"] == "1"
+
+
+def test_one_conversion_per_child_forks_a_fresh_process_for_every_file(tmp_path: Path) -> None:
+    limits = SandboxLimits(
+        address_space_mb=1024, cpu_seconds=2, wall_seconds=5.0, conversions_per_child=1
+    )
+    with Sandbox(limits, env=sandbox_env()) as fresh_each_time:
+        pids = {
+            _facts(fresh_each_time.convert(f"{BAD}:Remembers", {}, _drop(tmp_path, n), CONTEXT))[
+                "pid"
+            ]
+            for n in ("a.txt", "b.txt", "c.txt")
+        }
+    assert len(pids) == 3
+
+
+def test_a_crash_in_a_reused_child_is_retried_in_a_fresh_one_before_blaming_the_file(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    first = sandbox.convert(f"{BAD}:Remembers", {}, _drop(tmp_path, "a.txt"), CONTEXT)
+    # crashes only where another file was converted before: the fresh retry succeeds
+    second = sandbox.convert(
+        f"{BAD}:Remembers", {}, _drop(tmp_path, "b.txt", "crash-if-reused\nSN-2\n"), CONTEXT
+    )
+    assert _facts(second)["count"] == "1"
+    assert _facts(second)["pid"] != _facts(first)["pid"]

@@ -143,10 +143,11 @@ def test_a_whole_session_leaves_the_token_and_password_nowhere(
 
         pipe.server.context.tokens.replace(["c29tZW9uZTplbHNl"])  # token revoked: 401
         pipe.drop("wsjf", "revoked.json", wsjf_copy(sample, "LEAK-401"))
-        wait_for(
-            lambda: any("401" in (i.last_error or "") for i in pipe.queue.list("pending")),
+        log_file = InstancePaths.for_config(pipe.cfg).log_file
+        wait_for(  # the uploader's attempt or the health probe meets the 401 first
+            lambda: pipe.queue.counts().pending == 1 and "401" in log_file.read_text("utf-8"),
             60,
-            "the 401 kept pending",
+            "the 401 answered and the report kept pending",
         )
         pipe.server.context.tokens.replace([token])  # reinstated: the report goes by itself
         wait_for(lambda: pipe.server_count() >= 4, 60, "the held report uploaded")

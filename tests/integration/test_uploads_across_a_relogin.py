@@ -23,6 +23,7 @@ from tests.support.pipeline_harness import (
     wsjf_copy,
 )
 from wats.api import Secret
+from wats.config.paths import InstancePaths
 from wats.credentials import login
 from wats.credentials.crypto import MACHINE_ID_FILE_ENV
 from wats.server.auth import make_token
@@ -54,18 +55,22 @@ def test_a_revoked_token_holds_reports_pending_until_a_new_login_delivers_them(
 
     pipe.server.context.tokens.replace([NEW_TOKEN])  # the old token is revoked
     pipe.drop("wsjf", "during.json", wsjf_copy(sample, "RELOGIN-2"))
-    held = wait_for(
-        lambda: [i for i in pipe.queue.list("pending") if "401" in (i.last_error or "")],
+    # Whichever meets the 401 first - the uploader's attempt or the health worker's probe,
+    # which pauses the uploads - the report waits pending and the log says what to do.
+    log_file = InstancePaths.for_config(pipe.cfg).log_file
+    wait_for(
+        lambda: pipe.queue.counts().pending == 1
+        and "401" in (text := log_file.read_text("utf-8"))
+        and "run wats-supervisor login" in text,
         60,
-        "the report refused with 401 and kept pending",
+        "the 401 logged with the remedy and the report kept pending",
     )
-    assert "wats-supervisor login" in (held[0].last_error or "")
     assert pipe.queue.counts().failed == 0
     assert pipe.server_count() == 1
 
     login(pipe.cfg, pipe.server.url, "station-7", Secret(NEW_TOKEN))
     wait_for(lambda: pipe.server_count() >= 2, 60, "the held report after the new login")
-    counts = pipe.queue.counts()
-    assert (counts.pending, counts.failed) == (0, 0)
+    wait_for(lambda: pipe.queue.counts().pending == 0, 30, "the queue drained")
+    assert pipe.queue.counts().failed == 0
     serials = sorted(h.serial_number for h in pipe.server_headers())
     assert serials == ["RELOGIN-1", "RELOGIN-2"]

@@ -244,3 +244,33 @@ class OpensTooManyFiles(SimpleText):
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
         handles = [open(source.path, "rb") for _ in range(100_000)]  # noqa: SIM115
         return ConverterResult.fail(f"opened {len(handles)} files?!")
+
+
+class Remembers(SimpleText):
+    """Converts, reporting its pid, the job's working dir and how many files this process has
+    converted; prints a line naming the file. ``leave-thread`` in the file starts a thread that
+    outlives the conversion; ``crash-if-reused`` segfaults in a process that converted before."""
+
+    name = "remembers"
+    converted = 0
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        import ctypes
+        import threading
+        import time
+
+        text = source.read_text()
+        if "crash-if-reused" in text and Remembers.converted > 0:
+            ctypes.string_at(0)
+        Remembers.converted += 1
+        if "leave-thread" in text:
+            threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        print(f"converting {source.name}")
+        Path("scratch.txt").write_text("x")  # the job's own cwd
+        result = super().convert(source, context)
+        result.warnings = [
+            f"pid={os.getpid()}",
+            f"count={Remembers.converted}",
+            f"cwd_files={sorted(os.listdir('.'))}",
+        ]
+        return result

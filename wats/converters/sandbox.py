@@ -8,8 +8,21 @@ converter worker down, and none of it may cost more than the one file it was con
 Why a fork server: starting a fresh interpreter and importing pydantic, the report models and the
 converter per file costs hundreds of milliseconds. Instead :class:`Sandbox` starts one fresh
 process (``python -m wats.converters.sandbox``; a fresh interpreter, so it holds none of the
-worker's ZeroMQ sockets) that imports the converters once and, per job, ``fork()``s a grandchild.
-Forking an already-warm, single-threaded interpreter costs about a millisecond.
+worker's ZeroMQ sockets) that imports the converters once and ``fork()``s a locked-down
+grandchild to run conversions. Forking an already-warm, single-threaded interpreter costs
+about a millisecond.
+
+Reusing the child: a fresh fork per file also pays for its copy-on-write faults and teardown
+(about as much CPU as converting a 100 KB report), so a child that finished a conversion
+cleanly takes the next one of the same converter, up to ``conversions_per_child`` (100), each
+in a fresh private working dir with fresh stdout/stderr captures and its own CPU allowance.
+A child is never reused after a failure that ended it (crash, timeout, limit), nor when the
+converter left threads or processes running; and a file that crashes or hits a limit in a
+child that converted other files before is converted again in a fresh child before it is
+blamed, so per-file isolation of failures is what it was with a fork per file. What a reused
+child does share between files is the converter's module state, as the SDK already says
+(instances are reused; keep per-source state local). ``conversions_per_child = 1`` restores a
+fresh process per file.
 
 The grandchild, before it runs any converter code:
 
@@ -19,7 +32,8 @@ The grandchild, before it runs any converter code:
   limit, SIGKILL one second later), ``RLIMIT_NOFILE`` (open files), ``RLIMIT_CORE`` 0;
 - replaces stdin with ``/dev/null``, points stdout/stderr at capture files (returned, truncated),
   closes every other inherited descriptor;
-- chdirs into a private temp dir (also ``TMPDIR``), which the fork server removes afterwards;
+- per job, chdirs into a private temp dir (also ``TMPDIR``), which the fork server removes
+  afterwards, and gets a soft ``RLIMIT_CPU`` of ``cpu_seconds`` beyond what it used before;
 
 then runs ``validate()`` and ``convert()`` and writes the reports (``dump_report`` dicts),
 confidence, message and warnings back over a pipe as one length-prefixed msgpack map. The fork
@@ -94,7 +108,9 @@ class SandboxLimits:
     the converter really needs: the interpreter itself maps ~100-300 MB). ``cpu_seconds``:
     RLIMIT_CPU. ``open_files``: RLIMIT_NOFILE. ``wall_seconds``: the fork server kills the
     grandchild after this long, whatever it is doing. ``max_output_bytes``: how much of the
-    converter's stdout and of its stderr is kept (each).
+    converter's stdout and of its stderr is kept (each). ``conversions_per_child``: how many
+    conversions one locked-down child may run before a fresh one is forked (1: a fresh process
+    per file; see "Reusing the child" in the module docstring).
     """
 
     address_space_mb: int = 1024
@@ -102,9 +118,16 @@ class SandboxLimits:
     open_files: int = 256
     wall_seconds: float = 120.0
     max_output_bytes: int = 64 * 1024
+    conversions_per_child: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("address_space_mb", "cpu_seconds", "open_files", "max_output_bytes"):
+        for name in (
+            "address_space_mb",
+            "cpu_seconds",
+            "open_files",
+            "max_output_bytes",
+            "conversions_per_child",
+        ):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"SandboxLimits.{name} must be > 0")
         if self.wall_seconds <= 0:
@@ -463,6 +486,7 @@ class _ForkServer:
         self.proto_in = proto_in
         self.proto_out = proto_out
         self.classes: dict[tuple[str, str | None], type] = {}
+        self.child: _Child | None = None
 
     def run(self) -> None:
         # Everything a grandchild needs is imported here, once, before any fork: a grandchild
@@ -524,99 +548,182 @@ class _ForkServer:
                 "detail": _exception_detail(exc),
                 "duration": time.monotonic() - started,
             }
-        workdir = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
-        out = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-        err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
-        result_r, result_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Move every object the server holds out of the collector's reach: a collection in the
-        # grandchild would otherwise touch (and so copy) most of the inherited heap's pages.
-        gc.freeze()
-        pid = os.fork()
-        if pid == 0:  # the grandchild: never returns
-            os.close(result_r)
-            _grandchild(cls, request, limits, workdir, out.fileno(), err.fileno(), result_w)
-        os.close(result_w)
-        with contextlib.suppress(OSError):  # closes the race with the child's own setpgid
-            os.setpgid(pid, pid)
-        try:
-            answer = self._wait(pid, result_r, limits)
-        finally:
-            os.close(result_r)
-            with contextlib.suppress(OSError):  # whatever the converter spawned dies with it
-                os.killpg(pid, signal.SIGKILL)
-            answer["stdout"] = _read_capture(out, limits.max_output_bytes)
-            answer["stderr"] = _read_capture(err, limits.max_output_bytes)
-            out.close()
-            err.close()
-            shutil.rmtree(workdir, ignore_errors=True)
+        key = (str(request["spec"]), request.get("converters_dir"), limits)
+        answer, reused = self._run_job(cls, key, request, limits)
+        if reused and answer.get("failure") in ("crash", "limit"):
+            # A child that converted other files before may have been worn out by them (a
+            # leak, a corrupted C library): the file gets a fresh process before it is blamed.
+            answer, _ = self._run_job(cls, key, request, limits)
         answer["duration"] = time.monotonic() - started
         return answer
 
-    def _wait(self, pid: int, result_r: int, limits: SandboxLimits) -> dict[str, Any]:
-        """Collect the grandchild's result while enforcing the wall clock; reap it."""
+    def _run_job(
+        self, cls: type, key: tuple[Any, ...], request: dict[str, Any], limits: SandboxLimits
+    ) -> tuple[dict[str, Any], bool]:
+        """One conversion in the current child (or a fresh one); (answer, ran in a reused child)."""
+        child = self.child
+        if child is not None and (child.key != key or child.jobs >= limits.conversions_per_child):
+            self._discard_child()
+            child = None
+        if child is None:
+            child = self.child = self._fork_child(cls, key, limits)
+        reused = child.jobs > 0
+        workdir = tempfile.mkdtemp(prefix=f"{_WORKDIR_PREFIX}{os.getpid()}-")
+        try:
+            child.reset_captures()
+            try:
+                _write_all(child.job_w, _pack({**request, "workdir": workdir}))
+            except (BrokenPipeError, ConnectionResetError):
+                # It died between jobs (killed from outside): this file never started there.
+                self._discard_child()
+                if not reused:
+                    raise
+                child = self.child = self._fork_child(cls, key, limits)
+                reused = False
+                _write_all(child.job_w, _pack({**request, "workdir": workdir}))
+            answer, alive = self._wait(child, limits)
+            child.jobs += 1
+            answer["stdout"] = _read_capture(child.out, limits.max_output_bytes)
+            answer["stderr"] = _read_capture(child.err, limits.max_output_bytes)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        cpu_total = float(answer.pop("cpu_total", child.cpu_before))
+        reusable = bool(answer.pop("reusable", False))
+        child.cpu_before = cpu_total
+        # Keep it only while it may run another full job within its CPU-seconds budget.
+        budget_left = child.cpu_hard - cpu_total > limits.cpu_seconds + 1
+        if not (alive and reusable and budget_left):
+            self._discard_child()
+        return answer, reused
+
+    def _fork_child(self, cls: type, key: tuple[Any, ...], limits: SandboxLimits) -> _Child:
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the child is discarded
+        err = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the child is discarded
+        job_r, job_w = os.pipe()
+        result_r, result_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        cpu_hard = int(limits.cpu_seconds) * int(limits.conversions_per_child) + 1
+        # Move every object the server holds out of the collector's reach: a collection in the
+        # child would otherwise touch (and so copy) most of the inherited heap's pages.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(job_w)
+            os.close(result_r)
+            _grandchild(cls, limits, cpu_hard, out.fileno(), err.fileno(), job_r, result_w)
+        os.close(job_r)
+        os.close(result_w)
+        with contextlib.suppress(OSError):  # closes the race with the child's own setpgid
+            os.setpgid(pid, pid)
+        return _Child(
+            pid=pid,
+            pidfd=_pidfd_open(pid),
+            job_w=job_w,
+            result_r=result_r,
+            out=out,
+            err=err,
+            key=key,
+            cpu_hard=cpu_hard,
+        )
+
+    def _discard_child(self) -> None:
+        """End the current child: close its job pipe, kill its process group, reap it."""
+        child, self.child = self.child, None
+        if child is None:
+            return
+        for fd in (child.job_w, child.result_r, child.pidfd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        with contextlib.suppress(OSError):  # whatever the converter spawned dies with it
+            os.killpg(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child.pid, 0)
+        child.out.close()
+        child.err.close()
+
+    def _wait(self, child: _Child, limits: SandboxLimits) -> tuple[dict[str, Any], bool]:
+        """The child's answer to one job, enforcing the wall clock; (answer, child still alive).
+
+        A complete answer leaves the child waiting for its next job; an exit, a signal or the
+        deadline ends it, and the exit status becomes the failure reason.
+        """
         deadline = time.monotonic() + limits.wall_seconds
-        pidfd = _pidfd_open(pid)
         data = bytearray()
         eof = exited = timed_out = too_big = False
-        try:
-            while not (eof and exited):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
+        while not (eof and exited):
+            complete = _complete_message(data)
+            if complete is not None:
+                if complete > _MAX_MESSAGE:
+                    too_big = True
                     break
-                watch = ([] if eof else [result_r]) + ([pidfd] if pidfd is not None else [])
-                if not watch:  # EOF seen and no pidfd: poll the exit in small steps
-                    if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
-                        exited = True
-                        continue
-                    select.select([], [], [], min(remaining, 0.005))
-                    continue
-                try:
-                    ready, _, _ = select.select(watch, [], [], remaining)
-                except InterruptedError:
-                    continue
-                if result_r in ready:
-                    chunk = os.read(result_r, _READ_CHUNK)
-                    if chunk:
-                        data += chunk
-                        if len(data) > _MAX_MESSAGE + _HEADER.size:
-                            too_big = True
-                            break
-                    else:
-                        eof = True
-                if pidfd is not None and pidfd in ready:
+                if len(data) >= _HEADER.size + complete:
+                    answer = _decode_result(bytes(data))
+                    if answer is not None:
+                        return answer, True
+                    break  # a full frame that is not an answer: treat like a crash below
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            watch = ([] if eof else [child.result_r]) + (
+                [child.pidfd] if child.pidfd is not None else []
+            )
+            if not watch:  # EOF seen and no pidfd: poll the exit in small steps
+                if os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
                     exited = True
-                    if not eof:  # it may have left children holding the pipe: take what's there
-                        data += _drain_nonblocking(result_r)
-                        eof = True
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
+                    continue
+                select.select([], [], [], min(remaining, 0.005))
+                continue
+            try:
+                ready, _, _ = select.select(watch, [], [], remaining)
+            except InterruptedError:
+                continue
+            if child.result_r in ready:
+                chunk = os.read(child.result_r, _READ_CHUNK)
+                if chunk:
+                    data += chunk
+                    if len(data) > _MAX_MESSAGE + _HEADER.size:
+                        too_big = True
+                        break
+                else:
+                    eof = True
+            if child.pidfd is not None and child.pidfd in ready:
+                exited = True
+                if not eof:  # it may have left children holding the pipe: take what's there
+                    data += _drain_nonblocking(child.result_r)
+                    eof = True
         if timed_out or too_big:
             with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(child.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _, status, usage = os.wait4(pid, 0)
-        cpu = usage.ru_utime + usage.ru_stime
+                os.kill(child.pid, signal.SIGKILL)
+        try:
+            _, status, usage = os.wait4(child.pid, 0)
+        except ChildProcessError:  # pragma: no cover - reaped elsewhere; nothing to learn
+            status, usage = 0, None
+        child.reaped = True
+        cpu = (usage.ru_utime + usage.ru_stime) if usage is not None else child.cpu_before
+        job_cpu = max(0.0, cpu - child.cpu_before)
         if timed_out:
             return {
                 "ok": False,
                 "failure": "timeout",
                 "message": f"conversion took longer than {limits.wall_seconds:g} s; killed",
-                "detail": {"wall_seconds": limits.wall_seconds, "cpu_seconds_used": cpu},
-            }
+                "detail": {"wall_seconds": limits.wall_seconds, "cpu_seconds_used": job_cpu},
+            }, False
         if too_big:
             return {
                 "ok": False,
                 "failure": "limit",
                 "message": f"result larger than {_MAX_MESSAGE} bytes",
                 "detail": {"limit": "result_size"},
-            }
+            }, False
         if os.WIFSIGNALED(status):
-            return _signal_answer(os.WTERMSIG(status), cpu, limits)
+            return _signal_answer(os.WTERMSIG(status), job_cpu, limits), False
         answer = _decode_result(bytes(data))
         if answer is None:
             code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
@@ -625,8 +732,40 @@ class _ForkServer:
                 "failure": "crash",
                 "message": f"converter process exited (code {code}) without a result",
                 "detail": {"exit_code": code},
-            }
-        return answer
+            }, False
+        return answer, False
+
+
+@dataclass
+class _Child:
+    """The fork server's current locked-down child and the pipes and captures it uses."""
+
+    pid: int
+    pidfd: int | None
+    job_w: int
+    result_r: int
+    out: Any
+    err: Any
+    key: tuple[Any, ...]
+    cpu_hard: int
+    jobs: int = 0
+    cpu_before: float = 0.0
+    reaped: bool = False
+
+    def reset_captures(self) -> None:
+        """Empty the stdout/stderr captures before a job. The child's fds 1 and 2 share these
+        files' offsets (inherited open file descriptions), so it writes from 0 again."""
+        for handle in (self.out, self.err):
+            handle.seek(0)
+            handle.truncate(0)
+
+
+def _complete_message(data: bytearray) -> int | None:
+    """The body size a buffer's length prefix announces, once the prefix has arrived."""
+    if len(data) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack_from(data)
+    return int(size)
 
 
 def _remove_orphaned_workdirs() -> None:
@@ -731,33 +870,50 @@ def _exception_detail(exc: BaseException) -> dict[str, Any]:
 
 def _grandchild(
     cls: type,
-    request: dict[str, Any],
     limits: SandboxLimits,
-    workdir: str,
+    cpu_hard: int,
     out_fd: int,
     err_fd: int,
+    job_r: int,
     result_w: int,
 ) -> None:
-    """Lock down, run the converter, write the answer, ``_exit``. Never returns."""
+    """Lock down, then run jobs from ``job_r`` until told to stop or unfit to go on; ``_exit``.
+
+    Never returns. Each answer says whether this process may take another job (``reusable``):
+    not when the converter left threads or child processes behind, which only killing the
+    whole process group can clean up.
+    """
     code = 0
     try:
-        _lock_down(limits, workdir, out_fd, err_fd, result_w)
-        answer = _run_converter(cls, request)
-        try:
-            payload = _pack(answer)
-        except (TypeError, ValueError, OverflowError) as exc:
-            payload = _pack(
-                {
-                    "ok": False,
-                    "failure": "invalid",
-                    "message": f"converter result cannot be serialised: {exc}",
-                    "detail": _exception_detail(exc),
-                }
-            )
-        with contextlib.suppress(OSError):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        _write_all(result_w, payload)
+        _lock_down(limits, cpu_hard, out_fd, err_fd, keep=(job_r, result_w))
+        while True:
+            request = _read_message(job_r)
+            if request is None:  # the fork server closed the job pipe: done
+                break
+            _start_job(request, limits, cpu_hard)
+            answer = _run_converter(cls, request)
+            reusable = _left_nothing_running()
+            answer["reusable"] = reusable
+            answer["cpu_total"] = _cpu_used()
+            try:
+                payload = _pack(answer)
+            except (TypeError, ValueError, OverflowError) as exc:
+                payload = _pack(
+                    {
+                        "ok": False,
+                        "failure": "invalid",
+                        "message": f"converter result cannot be serialised: {exc}",
+                        "detail": _exception_detail(exc),
+                        "reusable": reusable,
+                        "cpu_total": _cpu_used(),
+                    }
+                )
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            _write_all(result_w, payload)
+            if not reusable:
+                break
     except BaseException:  # the lock-down itself failed: say so on stderr, exit non-zero
         code = 70
         with contextlib.suppress(BaseException):
@@ -767,7 +923,9 @@ def _grandchild(
         os._exit(code)
 
 
-def _lock_down(limits: SandboxLimits, workdir: str, out_fd: int, err_fd: int, keep: int) -> None:
+def _lock_down(
+    limits: SandboxLimits, cpu_hard: int, out_fd: int, err_fd: int, keep: tuple[int, ...]
+) -> None:
     import resource
 
     os.setpgid(0, 0)
@@ -779,18 +937,54 @@ def _lock_down(limits: SandboxLimits, workdir: str, out_fd: int, err_fd: int, ke
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
     soft_nofile, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    top = soft_nofile if soft_nofile != resource.RLIM_INFINITY else 65536
-    os.closerange(3, keep)
-    os.closerange(keep + 1, max(top, keep + 2))
+    top = max(soft_nofile if soft_nofile != resource.RLIM_INFINITY else 65536, max(keep) + 2)
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, top)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - fd 0 is /dev/null now
-    os.chdir(workdir)
-    os.environ["TMPDIR"] = workdir
-    tempfile.tempdir = workdir
     as_bytes = int(limits.address_space_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
-    resource.setrlimit(resource.RLIMIT_CPU, (int(limits.cpu_seconds), int(limits.cpu_seconds) + 1))
+    # The hard CPU limit covers every job this process may run; each job gets its own soft
+    # limit (SIGXCPU) of cpu_seconds beyond what was used before it (_start_job).
+    resource.setrlimit(resource.RLIMIT_CPU, (int(limits.cpu_seconds), cpu_hard))
     resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits.open_files), int(limits.open_files)))
+
+
+def _start_job(request: dict[str, Any], limits: SandboxLimits, cpu_hard: int) -> None:
+    """Per job: the job's own private working dir (and TMPDIR), and a fresh CPU allowance."""
+    import resource
+
+    workdir = str(request["workdir"])
+    os.chdir(workdir)
+    os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
+    soft = min(cpu_hard, max(1, round(_cpu_used()) + int(limits.cpu_seconds)))
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
+
+
+def _cpu_used() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def _left_nothing_running() -> bool:
+    """True when the converter left no threads and no child processes behind."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = threading.active_count()
+    if threads > 1:
+        return False
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True  # no children at all
+    return False if pid == 0 else _left_nothing_running()
 
 
 def _run_converter(cls: type, request: dict[str, Any]) -> dict[str, Any]:

@@ -146,7 +146,8 @@ class ConverterWorker(Worker):
     Worker args: ``rescan_seconds`` (30), ``max_parallel`` (2, per converter),
     ``max_sandboxes`` (4, in total), ``validate_first`` (false: also run the converter's
     ``validate()``), and the sandbox limits ``address_space_mb`` (1024), ``cpu_seconds`` (60),
-    ``open_files`` (256), ``wall_seconds`` (120), ``max_output_bytes`` (65536).
+    ``open_files`` (256), ``wall_seconds`` (120), ``max_output_bytes`` (65536),
+    ``conversions_per_child`` (100; 1 = a fresh process per file).
     Commands: ``converter.status``, ``converter.scan``.
     """
 
@@ -164,6 +165,9 @@ class ConverterWorker(Worker):
             open_files=int(args.get("open_files", defaults.open_files)),
             wall_seconds=float(args.get("wall_seconds", defaults.wall_seconds)),
             max_output_bytes=int(args.get("max_output_bytes", defaults.max_output_bytes)),
+            conversions_per_child=int(
+                args.get("conversions_per_child", defaults.conversions_per_child)
+            ),
         )
         paths = InstancePaths.for_config(self.config)
         self.reference_file = paths.cache_dir / "reference.json"

@@ -128,8 +128,11 @@ class HealthWorker(Worker):
             stats.failures += 1
             stats.consecutive_failures += 1
             stats.last_error = describe_error(error) if error else "no answer"
+            refused = isinstance(error, AuthenticationError | ProxyAuthenticationError)
+            if refused:
+                stats.last_error += " (credentials refused: run wats-supervisor login)"
             self._set_status(OFFLINE, now, latency_ms=None, error=stats.last_error)
-            if isinstance(error, AuthenticationError | ProxyAuthenticationError):
+            if refused:
                 self._refresh_credentials()
             self._schedule_offline_retry()
         self._record(now, failed=error is not None or probe is None)

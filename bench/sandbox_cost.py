@@ -4,6 +4,8 @@ What one file costs in ``Sandbox.convert`` (fork of the warm fork server, rlimit
 dir, capture files, result over the pipe, reap, cleanup) with a converter that does almost
 nothing (it reads a few bytes and returns one tiny UUT report). Next to it, in the same run:
 
+- ``sandbox_fork_per_file``: the same with ``conversions_per_child = 1`` (a fresh fork per
+  file, the sandbox's first design);
 - ``in-process``: the same converter called directly (what the work itself costs);
 - ``fresh interpreter``: ``python -c`` importing what a converter needs (the cost per file a
   spawn-per-file sandbox would pay before doing anything; the reason for the fork server).
@@ -85,18 +87,23 @@ def run(files: int, warmup: int, spawns: int) -> dict[str, Any]:
             if i >= warmup:
                 in_process.append(time.perf_counter() - started)
 
-        sandboxed = []
-        started_server = time.perf_counter()
-        with Sandbox(SandboxLimits(), converters_dir=converters) as sandbox:
-            server_start = time.perf_counter() - started_server
-            sandbox.preload(["trivial.py"])
-            for i in range(warmup + files):
-                started = time.perf_counter()
-                outcome = sandbox.convert("trivial.py", {}, source, {"station": STATION})
-                if i >= warmup:
-                    sandboxed.append(time.perf_counter() - started)
-                if not outcome.ok:
-                    raise SystemExit(f"conversion failed: {outcome.failure}: {outcome.message}")
+        def timed(limits: SandboxLimits) -> tuple[list[float], float]:
+            samples = []
+            started_server = time.perf_counter()
+            with Sandbox(limits, converters_dir=converters) as sandbox:
+                server_start = time.perf_counter() - started_server
+                sandbox.preload(["trivial.py"])
+                for i in range(warmup + files):
+                    started = time.perf_counter()
+                    outcome = sandbox.convert("trivial.py", {}, source, {"station": STATION})
+                    if i >= warmup:
+                        samples.append(time.perf_counter() - started)
+                    if not outcome.ok:
+                        raise SystemExit(f"conversion failed: {outcome.failure}: {outcome.message}")
+            return samples, server_start
+
+        sandboxed, server_start = timed(SandboxLimits())  # a reused child (the default)
+        fresh_child, _ = timed(SandboxLimits(conversions_per_child=1))  # a fork per file
 
         fresh = []
         code = "import wats.api.models, wats.converters.base, wats.converters.loader"
@@ -108,6 +115,7 @@ def run(files: int, warmup: int, spawns: int) -> dict[str, Any]:
     return {
         "files": files,
         "sandbox": _stats(sandboxed),
+        "sandbox_fork_per_file": _stats(fresh_child),
         "in_process": _stats(in_process),
         "fresh_interpreter": _stats(fresh),
         "fork_server_start_ms": round(server_start * 1000, 1),
@@ -128,11 +136,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    print(f"{'phase':<20} {'n':>5} {'mean ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'min ms':>8}")
-    for phase in ("sandbox", "in_process", "fresh_interpreter"):
+    print(f"{'phase':<22} {'n':>5} {'mean ms':>9} {'p50 ms':>8} {'p95 ms':>8} {'min ms':>8}")
+    for phase in ("sandbox", "sandbox_fork_per_file", "in_process", "fresh_interpreter"):
         s = result[phase]
         print(
-            f"{phase:<20} {s['n']:>5} {s['mean_ms']:>9} {s['p50_ms']:>8} "
+            f"{phase:<22} {s['n']:>5} {s['mean_ms']:>9} {s['p50_ms']:>8} "
             f"{s['p95_ms']:>8} {s['min_ms']:>8}"
         )
     print(f"fork server start: {result['fork_server_start_ms']} ms (once per worker)")

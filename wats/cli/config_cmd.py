@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from wats.cli.main import app
+from wats.cli.options import ConfigOption, InstanceOption
 from wats.config import (
     CONFIG_ENV,
     ClientConfig,
@@ -37,19 +38,6 @@ __all__ = [
 
 EXIT_BAD_CONFIG = 2
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help=f"Config file (default: ${CONFIG_ENV}, else the per-user config.toml).",
-        dir_okay=False,
-    ),
-]
-InstanceOption = Annotated[
-    str | None,
-    typer.Option("--instance", "-i", help="Instance name (overrides [instance] name)."),
-]
 
 config_app = typer.Typer(help="Show, create or check the configuration file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -24,6 +24,7 @@ from wats.api.models import dump_report, parse_report
 from wats.api.models.codec import describe_validation_error
 from wats.api.station import Station
 from wats.cli.main import app
+from wats.cli.options import ConfigOption, InstanceOption
 from wats.config import ClientConfig, site_converters_dir
 from wats.config.paths import InstancePaths
 from wats.converters import BUILTIN_CONVERTERS, ConverterLoadError, load_converter_class
@@ -178,13 +179,8 @@ def convert(
     tree: Annotated[
         bool, typer.Option("--tree", help="Print a readable step tree instead of WSJF JSON.")
     ] = False,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", "-c", help="Config file (default: the usual search).", dir_okay=False
-        ),
-    ] = None,
-    instance: Annotated[str | None, typer.Option("--instance", "-i", help="Instance name.")] = None,
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
 ) -> None:
     """Convert FILE in the sandbox and print the resulting WSJF report(s); uploads nothing.
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from wats.cli.main import app
+from wats.cli.options import ConfigOption, InstanceOption
 from wats.config import (
     ClientConfig,
     ConverterConfig,
@@ -32,22 +33,6 @@ from wats.converters import (
 __all__ = ["converters_app"]
 
 EXIT_CONVERTER_BROKEN = 1
-
-# Declared here rather than imported from config_cmd: command modules are imported while
-# wats.cli.main is still initialising, and config_cmd may be the module importing main.
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user config.toml).",
-        dir_okay=False,
-    ),
-]
-InstanceOption = Annotated[
-    str | None,
-    typer.Option("--instance", "-i", help="Instance name (overrides [instance] name)."),
-]
 
 converters_app = typer.Typer(help="List the built-in and configured converters.")
 app.add_typer(converters_app, name="converters")

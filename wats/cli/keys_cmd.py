@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from wats.cli.main import app
+from wats.cli.options import ConfigOption, InstanceOption
 
 keys_app = typer.Typer(
     help="CurveZMQ keys for a bus that listens beyond this machine (hubs and their monitors).",
@@ -21,15 +22,6 @@ keys_app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user one)."
-    ),
-]
-InstanceOption = Annotated[
-    str | None, typer.Option("--instance", help="Instance name (overrides [instance] name).")
-]
 EXIT_KEY_ERROR = 1
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from wats.cli.main import app
+from wats.cli.options import ConfigOption, InstanceOption
 
 __all__ = ["login_summary", "proxy_app"]
 
@@ -25,22 +26,6 @@ app.add_typer(proxy_app, name="proxy")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-# Declared here rather than imported from config_cmd: command modules are imported while
-# wats.cli.main is still initialising, and config_cmd may be the module importing main.
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user config.toml).",
-        dir_okay=False,
-    ),
-]
-InstanceOption = Annotated[
-    str | None,
-    typer.Option("--instance", "-i", help="Instance name (overrides [instance] name)."),
-]
 
 
 def load_config_or_exit(config: Path | None, instance: str | None) -> tuple[Any, Path | None]:

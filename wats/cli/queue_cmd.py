@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from wats.cli.main import app
+from wats.cli.options import ConfigOption, InstanceOption
 
 queue_app = typer.Typer(
     help="Look at and steer the report queue (works without a running supervisor).",
@@ -24,15 +25,6 @@ queue_app = typer.Typer(
 )
 app.add_typer(queue_app, name="queue")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user one)."
-    ),
-]
-InstanceOption = Annotated[
-    str | None, typer.Option("--instance", help="Instance name (overrides [instance] name).")
-]
 StateOption = Annotated[
     str | None,
     typer.Option(

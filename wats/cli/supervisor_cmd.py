@@ -20,16 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from wats.cli.main import app
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", help="Config file (default: $WATS_SUPERVISOR_CONFIG, else the per-user one)."
-    ),
-]
-InstanceOption = Annotated[
-    str | None, typer.Option("--instance", help="Instance name (overrides [instance] name).")
-]
+from wats.cli.options import ConfigOption, InstanceOption
 
 # How long --detach waits for every worker to report ready before giving up.
 _DETACH_READY_SECONDS = 60.0

@@ -200,13 +200,19 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, sync: bool = True
+) -> None:
     """Replace ``path`` with ``data`` so that readers and crashes see the old bytes or the new.
 
     Writes a temp file in the same folder (same file system, so the rename is atomic), fsyncs it,
     renames it over ``path`` and fsyncs the folder. The parent folder is created if missing. The
     file gets exactly ``mode`` (default 0600: reports and configs are nobody else's business).
     On any error the temp file is removed and the old file, if any, is untouched.
+
+    ``sync=False`` skips both fsyncs: still atomic (a killed process leaves the old bytes or the
+    new), but a power cut may lose the write. For bookkeeping whose loss costs a repeat, never a
+    result (the converter's attempt counters); each fsync costs milliseconds of disk time.
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError(f"atomic_write needs bytes, not {type(data).__name__}")
@@ -223,14 +229,16 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(folder)
+    if sync:
+        fsync_dir(folder)
 
 
 def durable_move(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:

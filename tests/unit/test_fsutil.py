@@ -29,6 +29,21 @@ def test_atomic_write_replaces_the_file_and_leaves_no_temp_file(tmp_path: Path) 
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
 
 
+def test_atomic_write_fsyncs_file_and_folder_unless_told_the_write_is_bookkeeping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(fsutil.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    target = tmp_path / "counter.json"
+    atomic_write(target, b"1")
+    assert len(synced) == 2  # the temp file, then the folder after the rename
+    synced.clear()
+    atomic_write(target, b"2", sync=False)
+    assert synced == [] and target.read_bytes() == b"2"
+    assert [p.name for p in tmp_path.iterdir()] == ["counter.json"]
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
 def test_atomic_write_gives_the_file_exactly_the_requested_mode(tmp_path: Path) -> None:
     private = tmp_path / "private"

@@ -706,7 +706,11 @@ class ConverterWorker(Worker):
                 counter=counter,
             )
         attempts = previous + 1
-        atomic_write(counter, json.dumps({"attempts": attempts, "file": path.name}).encode())
+        # Not fsynced: a power cut that loses this write costs one extra attempt, never a file
+        # (a crash of this process, the case the counter exists for, keeps it either way).
+        atomic_write(
+            counter, json.dumps({"attempts": attempts, "file": path.name}).encode(), sync=False
+        )
         outcome = self._run_sandbox(line, path, digest)
         if outcome.failure is not None and outcome.detail.get("fork_server_died"):
             if attempts >= conv.max_retries:

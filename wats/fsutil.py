@@ -241,8 +241,16 @@ def atomic_write(
         fsync_dir(folder)
 
 
-def durable_move(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+def durable_move(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, sync: bool = True
+) -> Path:
     """Move a file or folder to ``dst`` (a full path) so that it survives a crash; returns ``dst``.
+
+    ``sync=False`` skips the folder fsyncs after a same-file-system rename: the rename is still
+    atomic (one name or the other, never both or neither), but a power cut may undo it. For
+    moves whose undoing only repeats work that idempotent report ids make harmless. A move
+    across file systems is always fully synced: its source is deleted only after the copy is
+    safe.
 
     Same file system: one rename, then both folders are fsynced. Across file systems (``EXDEV``):
     copy into a temp entry in the destination folder, fsync it, rename it into place, fsync the
@@ -262,6 +270,8 @@ def durable_move(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Pa
         if exc.errno != errno.EXDEV:
             raise
         _copy_move(source, target)
+        return target
+    if not sync:
         return target
     fsync_dir(target.parent)
     if source.parent != target.parent:

@@ -44,6 +44,22 @@ def test_atomic_write_fsyncs_file_and_folder_unless_told_the_write_is_bookkeepin
     assert [p.name for p in tmp_path.iterdir()] == ["counter.json"]
 
 
+def test_durable_move_syncs_both_folders_unless_told_undoing_it_is_harmless(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(fsutil.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    (tmp_path / "a").mkdir()
+    source = tmp_path / "a" / "result.xml"
+    source.write_bytes(b"<r/>")
+    moved = durable_move(source, tmp_path / "b" / "result.xml")
+    assert len(synced) == 2  # destination folder, then source folder
+    synced.clear()
+    back = durable_move(moved, source, sync=False)
+    assert synced == [] and back.read_bytes() == b"<r/>" and not moved.exists()
+
+
 @pytest.mark.skipif(os.name == "nt", reason="POSIX permission bits")
 def test_atomic_write_gives_the_file_exactly_the_requested_mode(tmp_path: Path) -> None:
     private = tmp_path / "private"

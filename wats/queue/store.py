@@ -253,9 +253,11 @@ class ReportQueue:
     def mark_uploaded(self, report_id: str) -> None:
         """The server has the report: move it to ``completed/`` (or delete it, per config).
 
-        One durable rename (the file's modification time, set first, records the upload time;
+        One rename (the file's modification time, set first, records the upload time;
         ``get``/``list`` report it as ``uploaded_at``), so recording an upload costs the same
-        for a 1 KB report as for a 10 MB one.
+        for a 1 KB report as for a 10 MB one. Not fsynced: a power cut that undoes it leaves
+        the report pending, and sending it again is harmless (the server replaces a report
+        whose id it has; invariant 3).
         """
         report_id = canonical_id(report_id)
         pending = self.path_for(report_id, "pending")
@@ -268,9 +270,6 @@ class ReportQueue:
                 pending.unlink()
         except (FileNotFoundError, NotADirectoryError):
             raise ItemNotFound(report_id, "pending") from None
-        if self.keep_completed:
-            fsync_dir(self._folders["completed"])
-        fsync_dir(self._folders["pending"])
 
     def mark_retry(self, report_id: str, error: str, next_attempt: float) -> QueueItem:
         """Count a failed attempt: ``attempts + 1``, remember ``error``, wait until

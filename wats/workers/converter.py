@@ -913,17 +913,21 @@ class ConverterWorker(Worker):
 
     def _post_action(self, line: _Line, path: Path) -> Path:
         """Move to done/archive, or delete (``delete``; and ``keep``, whose original stayed in
-        the watch folder: this is the watcher's copy). Returns where the source is now."""
+        the watch folder: this is the watcher's copy). Returns where the source is now.
+
+        Not fsynced: the reports are already durably queued, so a power cut that undoes this
+        only brings the source back to pending, where converting it again yields the same
+        report ids and the queue ignores them.
+        """
         action = line.config.post_action
         if action in ("move", "archive"):
             folder = line.folders.archive if action == "archive" else line.folders.done
             assert folder is not None
-            return durable_move(path, unique_destination(folder, path.name))
+            return durable_move(path, unique_destination(folder, path.name), sync=False)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink(missing_ok=True)
-        fsync_dir(path.parent)
         return path
 
     def _fail(

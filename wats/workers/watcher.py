@@ -591,7 +591,9 @@ def _hand_over(move: _Move) -> _Moved:
         if target.keep:
             durable_copy(move.src, dest)
         else:
-            durable_move(move.src, dest)
+            # Not fsynced: a power cut that undoes the rename leaves the file in the watch
+            # folder, which the next scan hands over again (same content, same report ids).
+            durable_move(move.src, dest, sync=False)
         return _Moved(move, dest=dest)
     except FileNotFoundError:
         if move.src.exists():

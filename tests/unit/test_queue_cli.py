@@ -60,6 +60,8 @@ def test_list_shows_counts_and_pending_and_failed_reports(config: Path, queue: R
     assert pending in result.output and failed in result.output
     assert "HTTP 400: missing serial" in result.output
     assert done not in result.output  # completed only when asked
+    completed = invoke(config, "list", "--state", "completed")
+    assert done in completed.output and "failures 0" in completed.output  # uploaded first try
 
 
 def test_list_json_of_one_state_has_meta_but_no_report_bodies(

@@ -105,7 +105,10 @@ def list_reports(
     config: ConfigOption = None,
     instance: InstanceOption = None,
 ) -> None:
-    """List queued reports: id, state, attempts, when queued, next attempt or last error."""
+    """List queued reports: id, state, failed attempts, when queued, next attempt or last error.
+
+    ``failures`` counts the attempts that failed (a report uploaded at the first try shows 0).
+    """
     if state is not None and state.lower() not in _STATES:
         typer.echo(f"error: --state must be one of {', '.join(_STATES)}", err=True)
         raise typer.Exit(2)
@@ -131,7 +134,7 @@ def list_reports(
         if meta.last_error and item.state != "completed":
             detail += f"  error: {meta.last_error}"
         typer.echo(
-            f"{item.id}  {item.state:<9} attempts {meta.attempts:<3} queued {_when(meta.queued_at)}"
+            f"{item.id}  {item.state:<9} failures {meta.attempts:<3} queued {_when(meta.queued_at)}"
             f"  {meta.source_file or '-'}  {detail}"
         )
 

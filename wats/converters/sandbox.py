@@ -334,7 +334,7 @@ class Sandbox:
         source_path: Path | str,
         context_data: dict[str, Any],
     ) -> SandboxOutcome:
-        """Run ``converter_spec`` on ``source_path`` in a fresh grandchild; never raises for
+        """Run ``converter_spec`` on ``source_path`` in a locked-down grandchild; never raises for
         anything the converter does.
 
         ``context_data`` carries what the child builds the converter's context from:
@@ -480,7 +480,7 @@ class Sandbox:
 
 
 class _ForkServer:
-    """The long-lived process: loads converters once, forks one grandchild per job."""
+    """The long-lived process: loads converters once; forks the locked-down child (reused)."""
 
     def __init__(self, proto_in: int, proto_out: int) -> None:
         self.proto_in = proto_in

@@ -264,10 +264,16 @@ def login_summary(cfg: Any) -> dict[str, Any] | None:
     return record.summary() if record is not None else None
 
 
-def login_lines(summary: dict[str, Any] | None) -> list[str]:
-    """``login_summary`` as lines of text for ``status``."""
+def login_lines(summary: dict[str, Any] | None, *, embedded: bool = False) -> list[str]:
+    """``login_summary`` as lines of text for ``status``; ``embedded``: no ``[server] url``, so
+    the instance delivers to its embedded server, which needs no login."""
+    not_logged_in = (
+        "login      none needed (the embedded server; set [server] url for a WATS server)"
+        if embedded
+        else "login      not logged in (wats-supervisor login)"
+    )
     if summary is None:
-        return ["login      not logged in (wats-supervisor login)"]
+        return [not_logged_in]
     if "error" in summary:
         return [f"login      unusable: {summary['error']}"]
     lines = []
@@ -277,7 +283,7 @@ def login_lines(summary: dict[str, Any] | None) -> list[str]:
             f"since {summary['logged_in_at']}"
         )
     else:
-        lines.append("login      not logged in (wats-supervisor login)")
+        lines.append(not_logged_in)
     stats = summary["stats"]
     since = f" since {summary['state_since']}" if summary["state_since"] else ""
     lines.append(

@@ -207,7 +207,7 @@ def status(
         if as_json:
             typer.echo(json.dumps({"supervisor": None, "login": login}, indent=2))
         else:
-            typer.echo("\n".join(login_lines(login)))
+            typer.echo("\n".join(login_lines(login, embedded=not cfg.server.url)))
         raise
     result["queue"] = _queue_counts(cfg, paths)
     result["login"] = login
@@ -215,7 +215,7 @@ def status(
         typer.echo(json.dumps(result, indent=2))
     else:
         _print_status(result)
-        typer.echo("\n".join(login_lines(login)))
+        typer.echo("\n".join(login_lines(login, embedded=not cfg.server.url)))
 
 
 @app.command("restart")

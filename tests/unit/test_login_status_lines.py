@@ -1,0 +1,20 @@
+"""The login line of ``wats-supervisor status``: what it tells a user who has not logged in."""
+
+from __future__ import annotations
+
+from wats.cli.login_cmd import login_lines
+
+
+def test_without_a_login_status_points_at_the_login_command() -> None:
+    assert login_lines(None) == ["login      not logged in (wats-supervisor login)"]
+
+
+def test_with_the_embedded_server_status_says_no_login_is_needed() -> None:
+    [line] = login_lines(None, embedded=True)
+    assert "none needed" in line and "[server] url" in line
+
+
+def test_an_unreadable_record_is_shown_with_its_reason() -> None:
+    assert login_lines({"error": "encrypted on another machine"}) == [
+        "login      unusable: encrypted on another machine"
+    ]

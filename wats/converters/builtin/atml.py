@@ -70,7 +70,6 @@ ATML_VERSIONS: dict[str, str] = {
 
 _ROOTS = ("TestResultsCollection", "TestResults")
 
-_SNIFF_BYTES = 64 * 1024
 
 _RESULTS: dict[StepStatus, ReportResult] = {
     StepStatus.PASSED: ReportResult.PASSED,
@@ -152,8 +151,7 @@ class ATMLConverter(ConverterBase):
         root in some other ATML-looking namespace; 0.05 for other XML; 0 for non-XML. Only the
         root element is read."""
         try:
-            with source.path.open("rb") as handle:
-                head = handle.read(_SNIFF_BYTES)
+            head = source.read_head()
         except OSError:
             return 0.0
         root = root_element(head)

@@ -32,6 +32,7 @@ from wats.api.models import (
 from wats.api.models._base import FORBIDDEN_IDENTIFIER_CHARS
 from wats.api.models.codec import describe_validation_error
 from wats.converters.base import (
+    SNIFF_BYTES,
     ConverterBase,
     ConverterContext,
     ConverterResult,
@@ -65,8 +66,6 @@ from wats.converters.builtin._csv_steps import (
 
 __all__ = ["CSVArguments", "CSVConverter", "ColumnNames", "HeaderKeys"]
 
-SNIFF_BYTES = 64 * 1024
-"""``validate()`` reads at most this much: enough for any header block and the table header."""
 
 ROOT_NAME = "MainSequence Callback"
 NEWLINE = b"\n"
@@ -118,8 +117,7 @@ class CSVConverter(ConverterBase):
         JSON, XML, binary and everything else. Reads only the first 64 KiB."""
         args = _arguments(context)
         try:
-            with source.path.open("rb") as handle:
-                head = handle.read(SNIFF_BYTES)
+            head = source.read_head()
         except OSError:
             return 0.0
         if not head.strip() or looks_like_markup(head):

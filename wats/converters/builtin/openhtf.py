@@ -30,6 +30,7 @@ from wats.api.models import (
 )
 from wats.api.models.codec import describe_validation_error
 from wats.converters.base import (
+    SNIFF_BYTES,
     ConverterBase,
     ConverterContext,
     ConverterResult,
@@ -84,7 +85,6 @@ _SIGNATURE = frozenset(
 )
 _SIGNATURE_KEY = re.compile(rb'"(' + b"|".join(k.encode() for k in _SIGNATURE) + rb')"\s*:')
 _FULL_PARSE_LIMIT = 2 * 1024 * 1024  # validate() parses files up to this; larger ones by head
-_SNIFF_BYTES = 64 * 1024
 
 # Metadata keys (compared lower-case without "_", "-" or spaces) that fill header fields.
 _PART_KEYS = ("partnumber", "partno", "pn", "part", "productnumber")
@@ -168,8 +168,7 @@ class OpenHTFConverter(ConverterBase):
         anything that is not JSON. Files over 2 MiB are judged by the keys in their head."""
         try:
             size = source.size
-            with source.path.open("rb") as stream:
-                head = stream.read(_FULL_PARSE_LIMIT if size <= _FULL_PARSE_LIMIT else _SNIFF_BYTES)
+            head = source.read_head(_FULL_PARSE_LIMIT if size <= _FULL_PARSE_LIMIT else SNIFF_BYTES)
         except OSError:
             return 0.0
         text = head.lstrip(b"\xef\xbb\xbf \t\r\n")

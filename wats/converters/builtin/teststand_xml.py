@@ -46,8 +46,6 @@ from wats.xmlsafe import XmlError, local_name, parse_xml, root_element
 
 __all__ = ["TestStandXMLArguments", "TestStandXMLConverter"]
 
-_SNIFF_BYTES = 64 * 1024
-"""validate() reads at most this much: the UUT property sits at the top of both layouts."""
 
 _OLD_STYLESHEET_PI = re.compile(rb"<\?xml:stylesheet[^>]*>")
 """Older TestStand versions write ``<?xml:stylesheet ...?>``, a processing-instruction name
@@ -89,8 +87,7 @@ class TestStandXMLConverter(ConverterBase):
         TestStand's UUT property; 0.02 for other XML (WSXF and ATML are namespaced), 0 for
         anything that is not XML. Reads only the file's first 64 KB."""
         try:
-            with source.path.open("rb") as handle:
-                head = handle.read(_SNIFF_BYTES)
+            head = source.read_head()
         except OSError:
             return 0.0
         head = _OLD_STYLESHEET_PI.sub(b"", head)

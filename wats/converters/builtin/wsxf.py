@@ -67,12 +67,12 @@ class WSXFConverter(ConverterBase):
 
     def validate(self, source: ConverterSource, context: ConverterContext) -> float:
         """0.9 for a document whose root is WSXF (<Reports>/<Report> in the WSXF namespace),
-        0.05 for other XML, 0 for anything that is not XML."""
+        0.05 for other XML, 0 for anything that is not XML. Reads only the file's head."""
         try:
-            data = source.read_bytes()
+            head = source.read_head()
         except OSError:
             return 0.0
-        root = root_element(data)
+        root = root_element(head)
         if root is None:
             return 0.0
         if root[0] == NAMESPACE and root[1] in _ROOTS:

@@ -28,7 +28,7 @@ from wats.cli.options import ConfigOption, InstanceOption
 from wats.config import ClientConfig, site_converters_dir
 from wats.config.paths import InstancePaths
 from wats.converters import BUILTIN_CONVERTERS, ConverterLoadError, load_converter_class
-from wats.converters.identity import content_hash, report_id
+from wats.converters.identity import content_hash
 from wats.converters.sandbox import Sandbox, SandboxError, SandboxOutcome
 
 __all__ = ["convert"]
@@ -138,21 +138,12 @@ def _report_failure(outcome: SandboxOutcome, label: str) -> None:
             _say(f"converter {stream}:\n{text.rstrip()}")
 
 
-def _stamped(
-    outcome: SandboxOutcome, candidate: _Candidate, cfg: ClientConfig, digest: str
-) -> list[Any]:
-    station = candidate.station or cfg.station_for(None)
+def _reports(outcome: SandboxOutcome) -> list[Any]:
+    """The queue bodies the sandbox stamped (the pipeline's ids and station), as models."""
     reports = []
-    for index, body in enumerate(outcome.reports):
-        stamped = {
-            **body,
-            "id": report_id(candidate.label, digest, index),
-            "machineName": station.name,
-            "location": station.location,
-            "purpose": station.purpose,
-        }
+    for index, body in enumerate(outcome.report_json):
         try:
-            reports.append(parse_report(stamped))
+            reports.append(parse_report(body))
         except ValidationError as exc:
             _say(
                 f"error: report {index} is not a valid WATS report: "
@@ -207,7 +198,11 @@ def convert(
         except SandboxError as exc:
             _say(f"error: the converter sandbox could not start: {exc}")
             raise typer.Exit(EXIT_CONVERSION_FAILED) from None
-        outcome = sandbox.convert(chosen.spec, chosen.arguments, path, _context(cfg, chosen))
+        # the sandbox stamps ids and station exactly as it does for the converter worker
+        stamp = {"name": chosen.label, "digest": content_hash(path)}
+        outcome = sandbox.convert(
+            chosen.spec, chosen.arguments, path, _context(cfg, chosen, stamp=stamp)
+        )
     if not outcome.ok:
         _report_failure(outcome, chosen.label)
         raise typer.Exit(EXIT_CONVERSION_FAILED)
@@ -215,7 +210,7 @@ def convert(
         _say(f"warning: {warning}")
     if outcome.confidence < 1.0:
         _say(f"confidence {outcome.confidence:.2f}")
-    reports = _stamped(outcome, chosen, cfg, content_hash(path))
+    reports = _reports(outcome)
     if not reports:
         _say(f"{chosen.label} returned no reports for {path.name}")
         return

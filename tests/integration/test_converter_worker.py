@@ -128,6 +128,7 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
         "segfaults": ("Segfaults", "crash"),
         "not-a-report": ("ReturnsNotAReport", "invalid"),
         "spoils": ("SpoilsItsReport", "invalid"),
+        "restamps": ("RewritesItsStamp", "invalid"),
         "rejects": ("LowConfidence", "rejected"),
     }
     converters = [{"name": n, "converter": f"{BAD}:{cls}"} for n, (cls, _) in bad.items()]
@@ -169,6 +170,8 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
         spoiled = json.loads(error_file(config, "spoils", "spoils.txt").read_text())
         assert "report 0 is not a valid WATS report" in spoiled["message"]
         assert "sn" in spoiled["message"]
+        restamped = json.loads(error_file(config, "restamps", "restamps.txt").read_text())
+        assert "does not carry the id and station" in restamped["message"]
         crashed = json.loads(error_file(config, "segfaults", "segfaults.txt").read_text())
         assert crashed["signal"] == signal.SIGSEGV and crashed["signal_name"] == "SIGSEGV"
 

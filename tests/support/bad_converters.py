@@ -30,6 +30,7 @@ __all__ = [
     "Raises",
     "ReportsItsProcess",
     "ReturnsNotAReport",
+    "RewritesItsStamp",
     "Segfaults",
     "SimpleText",
     "WritesOutsideTempDir",
@@ -181,6 +182,26 @@ class SpoilsItsReport(SimpleText):
         for report in result.reports:
             report.sn = "SN*BAD"
         return result
+
+
+class RewritesItsStamp(SimpleText):
+    """Replaces the sandbox's stamping code in its own process, so its reports come back with
+    an id the pipeline did not derive: the converter worker's stamp check must catch it."""
+
+    name = "rewrites-stamp"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        import uuid
+
+        from wats.converters import stamp
+
+        original = stamp.stamp_fields
+
+        def forged(report_id: str, station: dict) -> dict:
+            return {**original(report_id, station), "id": str(uuid.uuid4())}
+
+        stamp.stamp_fields = forged
+        return super().convert(source, context)
 
 
 class KillsItsSandbox(SimpleText):

@@ -1099,29 +1099,25 @@ def _stamped_body(
     context_data: dict[str, Any],
     trusted: bool,
 ) -> tuple[bytes, str | None]:
-    """The queue body of report ``index``: derived id and station stamped, compact JSON."""
+    """The queue body of report ``index``: derived id and station stamped (written first, so the
+    converter worker can check them without decoding the body), compact JSON."""
     from pydantic import ValidationError
 
     from wats.api.models import parse_report
     from wats.api.models.codec import describe_validation_error
     from wats.converters.identity import report_id
-    from wats.queue.item import encode_report
+    from wats.converters.stamp import stamp_fields, stamped_body
 
     station = context_data["station"]
-    body.update(
-        id=report_id(str(stamp["name"]), str(stamp["digest"]), index),
-        machineName=station["name"],
-        location=station["location"],
-        purpose=station["purpose"],
-    )
+    derived = report_id(str(stamp["name"]), str(stamp["digest"]), index)
     if not trusted:
         try:
-            parse_report(body)
+            parse_report({**body, **stamp_fields(derived, station)})
         except ValidationError as exc:
             return b"", (
                 f"report {index} is not a valid WATS report: {describe_validation_error(exc)}"
             )
-    return encode_report(body), None
+    return stamped_body(body, derived, station), None
 
 
 def _make_source_and_context(

@@ -207,3 +207,27 @@ def test_wsjf_refuses_json_nested_too_deeply_to_read_with_a_reason(tmp_path: Pat
     path.write_text("[" * 200_000, encoding="utf-8")
     result = _convert(WSJFConverter(), path)
     assert not result.success and "nested too deeply" in result.message
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_wsjf_reads_a_byte_order_mark_and_utf16_32_as_the_standard_library_does(
+    samples_dir: Path, tmp_path: Path, encoding: str
+) -> None:
+    """The fast parser refuses these; the fallback must read them to the same report."""
+    sample = samples_dir / "wsjf" / "new_report_example.json"
+    path = tmp_path / f"{encoding}.json"
+    path.write_bytes(sample.read_text(encoding="utf-8").encode(encoding))
+    result = _convert(WSJFConverter(), path)
+    assert result.success, result.message
+    [expected] = _convert(WSJFConverter(), sample).reports
+    assert dump_report(result.reports[0]) == dump_report(expected)
+
+
+def test_wsjf_reads_valid_json_nested_deeper_than_the_fast_parser_goes(tmp_path: Path) -> None:
+    """pydantic-core stops at 200 levels; the standard library reads on, so the answer is the
+    models' (not a parser's limit)."""
+    path = tmp_path / "deep-but-valid.json"
+    path.write_text('{"type": "T", "misc": ' + "[" * 300 + "]" * 300 + "}", encoding="utf-8")
+    result = _convert(WSJFConverter(), path)
+    assert not result.success
+    assert "not a valid WSJF report" in result.message

@@ -322,6 +322,10 @@ class ConverterWorker(Worker):
             return
         now = time.time()
         for line in self.lines.values():
+            if self._running >= self.max_sandboxes:
+                return
+            if len(line.active) >= self.max_parallel or not line.waiting:
+                continue  # full or idle: no copy of a backlog that may hold thousands of names
             for name in list(line.waiting):
                 if self._running >= self.max_sandboxes:
                     return

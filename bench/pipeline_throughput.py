@@ -20,8 +20,11 @@ Phases:
    into the watch folder in one burst; the time from the first rename until the server has
    accepted all N gives the rate (the ``report.uploaded`` stamp of the last of them, checked
    against the server through ``GET /api/Report/Query/Header`` with ``$skip=N-1&$top=1``).
-   In the same run, against a fresh server, a bare loop POSTs the same N bodies with one
-   keep-alive ``httpx.Client``: the limit without durability, conversion or isolation.
+   In the same run, just before and just after the pipeline, each against a fresh server, a
+   bare loop POSTs the same N bodies with one keep-alive ``httpx.Client``: the limit without
+   durability, conversion or isolation. The ratio is taken against the mean of the two; each
+   phase also gives the share of CPU time the hypervisor gave to other guests meanwhile
+   (``cpu_steal_pct``, from /proc/stat), since a shared VM can shrink under one phase only.
 2. ``latency``: one file at a time (the next only after the last is on the server): time from
    its rename into the watch folder to the uploader's ``report.uploaded`` event (stamped by the
    uploader right after the server accepted it and the queue recorded it), with the
@@ -429,8 +432,14 @@ def warm_up(sup: Supervisor, client: httpx.Client, root: Path, folder: Path, tpl
 
 
 def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, Any]:
+    """The pipeline's rate against a bare loop run just before and just after it.
+
+    The VM's other tenants come and go (see ``cpu_steal_pct``), so one bare loop before or
+    after can catch a different machine than the pipeline did; the ratio is taken against the
+    mean of the two, and both are reported."""
     bodies = fresh_bodies(tpl, count, "tp")
     result: dict[str, Any] = {"files": count}
+    before = bare_loop(root, tpl, bodies, "srv-bare-before")
 
     with server(root, "srv-pipeline") as srv, http_client(srv.url) as client:
         watch = root / "in"
@@ -442,12 +451,14 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
             want = {expected_id(CONVERTER, body) for body in bodies}
             cpu0, load0 = sup.cpu_seconds(), os.getloadavg()[0]
             per0 = sup.cpu_by_process()
+            steal0 = cpu_jiffies()
             t0 = time.time()
             for path, body in zip(staged, bodies, strict=True):
                 drop(path, watch, body)
             dropped = time.time() - t0
             t1, timed_by = wait_accepted(sup, client, want, warm + count, 900)
             seconds = t1 - t0
+            steal = cpu_steal_pct(steal0, cpu_jiffies())
             per1 = sup.cpu_by_process()
             result["cpu_ms_per_report_by_process"] = {
                 k: round((v - per0.get(k, 0.0)) / count * 1000, 2) for k, v in per1.items()
@@ -459,14 +470,26 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
                 "timed_by": timed_by,
                 "cpu_seconds_tree": round(sup.cpu_seconds() - cpu0, 2),
                 "cpu_ms_per_report": round((sup.cpu_seconds() - cpu0) / count * 1000, 2),
+                "cpu_steal_pct": steal,
                 "load_avg_before": round(load0, 2),
                 "rss_mb_tree": round(sup.rss_mb(), 1),
             }
 
-    with server(root, "srv-bare") as srv, http_client(srv.url) as client:
+    after = bare_loop(root, tpl, bodies, "srv-bare-after")
+    mean = (before["rate_per_s"] + after["rate_per_s"]) / 2
+    result["bare_loop"] = {"rate_per_s": round(mean, 1), "before": before, "after": after}
+    result["ratio"] = round(result["pipeline"]["rate_per_s"] / mean, 3)
+    return result
+
+
+def bare_loop(root: Path, tpl: dict[str, Any], bodies: list[bytes], name: str) -> dict[str, Any]:
+    """One keep-alive client POSTing ``bodies`` in turn to a fresh server: the limit without
+    durability, conversion or isolation."""
+    with server(root, name) as srv, http_client(srv.url) as client:
         for body in fresh_bodies(tpl, 20, "warm-bare"):
             client.post(SUBMIT_PATH, content=body, headers={"Content-Type": "application/json"})
         errors = 0
+        steal0 = cpu_jiffies()
         t0 = time.perf_counter()
         for body in bodies:
             answer = client.post(
@@ -474,13 +497,31 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
             )
             errors += answer.status_code != 200
         seconds = time.perf_counter() - t0
-        result["bare_loop"] = {
-            "seconds": round(seconds, 3),
-            "rate_per_s": round(count / seconds, 1),
-            "errors": errors,
-        }
-    result["ratio"] = round(result["pipeline"]["rate_per_s"] / result["bare_loop"]["rate_per_s"], 3)
-    return result
+    return {
+        "seconds": round(seconds, 3),
+        "rate_per_s": round(len(bodies) / seconds, 1),
+        "errors": errors,
+        "cpu_steal_pct": cpu_steal_pct(steal0, cpu_jiffies()),
+    }
+
+
+def cpu_jiffies() -> tuple[int, int] | None:
+    """(steal, total) CPU time of the whole machine from /proc/stat; None where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal, sum(fields[:8])
+
+
+def cpu_steal_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share of the machine's CPU time the hypervisor gave to other guests meanwhile (%):
+    a run with high steal measured a smaller machine."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -150,7 +150,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, step: fl
 
 
 def wait_accepted(
-    sup: Supervisor, client: httpx.Client, want: set[str], total: int, timeout: float
+    sub: Subscriber, client: httpx.Client, want: set[str], total: int, timeout: float
 ) -> tuple[float, str]:
     """Wait until the server holds every report in ``want``; the epoch time the last one was
     accepted, and how that time was taken.
@@ -169,7 +169,7 @@ def wait_accepted(
     while missing:
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out after {timeout:.0f} s; {len(missing)} reports not seen")
-        env = sup.sub.recv(timeout=0.5)
+        env = sub.recv(timeout=0.5)
         if env is not None and env.type == "file.failed":
             raise SystemExit(f"conversion failed: {env.body}")
         uploaded = (
@@ -446,6 +446,14 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
         with pipeline(root / "p1", srv.url, [watch]) as sup:
             warm = warm_up(sup, client, root / "p1", watch, tpl)
             staged = stage(root / "p1" / "stage", bodies, "tp")
+            # Only what the wait needs, with room for every event of the run: the general
+            # subscriber also takes 2,000 file.pending events within a second of the drop.
+            sub = Subscriber(
+                sup.ctx,
+                sup.addresses.events_out,
+                [topics.REPORT_UPLOADED, "file.failed"],
+                rcvhwm=4 * count + 1000,
+            )
             while sup.sub.recv(timeout=0.2) is not None:  # drain the warm-up's events
                 pass
             want = {expected_id(CONVERTER, body) for body in bodies}
@@ -456,7 +464,8 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
             for path, body in zip(staged, bodies, strict=True):
                 drop(path, watch, body)
             dropped = time.time() - t0
-            t1, timed_by = wait_accepted(sup, client, want, warm + count, 900)
+            t1, timed_by = wait_accepted(sub, client, want, warm + count, 900)
+            sub.close()
             seconds = t1 - t0
             steal = cpu_steal_pct(steal0, cpu_jiffies())
             per1 = sup.cpu_by_process()

@@ -45,6 +45,7 @@ from wats.protocol.bus import Publisher, Subscriber, reply_envelope
 from wats.protocol.codec import ProtocolError, decode, encode, make_envelope
 from wats.protocol.envelope import Envelope
 from wats.protocol.messages import validate_body
+from wats.workers.threads import JobThreads
 
 __all__ = [
     "ControlError",
@@ -218,6 +219,7 @@ class Worker:
         self._timers: list[Timer] = []
         self._subscriptions: list[tuple[str, Callable[[Envelope, Any], Any]]] = []
         self._jobs: set[Job] = set()
+        self._threads = JobThreads(name)
         self._completions: queue.SimpleQueue[_Completion] = queue.SimpleQueue()
         self._loop_thread: int | None = None
         self._ctx: zmq.Context[Any] | None = None
@@ -319,7 +321,8 @@ class Worker:
         *,
         name: str = "job",
     ) -> Job:
-        """Run blocking ``fn`` in a thread; ``on_done(result, error)`` then runs in the loop.
+        """Run blocking ``fn`` in a thread (at once: an idle one if there is one, else a new
+        one; see ``wats.workers.threads``); ``on_done(result, error)`` then runs in the loop.
 
         Without ``on_done`` an exception from ``fn`` ends the worker (nothing fails silently).
         On stop, the worker waits (bounded) for running jobs and delivers their results first.
@@ -335,7 +338,7 @@ class Worker:
             self._completions.put(_Completion(job, on_done))
             self._wake()
 
-        threading.Thread(target=target, name=f"{self.name}-{name}", daemon=True).start()
+        self._threads.submit(name, target)
         return job
 
     def later(

@@ -329,9 +329,10 @@ class Supervisor:
                 continue
         return total
 
-    def cpu_by_process(self) -> dict[str, float]:
+    def cpu_by_process(self, kind: str = "all") -> dict[str, float]:
         """CPU seconds (as ``cpu_seconds``) per process: the supervisor, each worker by name,
-        and anything below a worker (the converter's sandbox fork server) as ``<worker>+``."""
+        and anything below a worker (the converter's sandbox fork server) as ``<worker>+``.
+        ``kind`` "system" counts kernel time only (file system, pipes, sockets)."""
         names = {}
         try:
             for worker in self.request("status")["workers"]:
@@ -350,7 +351,9 @@ class Supervisor:
                     label = f"{names.get(parent, 'other')}+"
             except psutil.NoSuchProcess:
                 continue
-            total = t.user + t.system + t.children_user + t.children_system
+            total = t.system + t.children_system
+            if kind != "system":
+                total += t.user + t.children_user
             out[label] = out.get(label, 0.0) + total
         return out
 
@@ -458,8 +461,8 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
                 pass
             want = {expected_id(CONVERTER, body) for body in bodies}
             cpu0, load0 = sup.cpu_seconds(), os.getloadavg()[0]
-            per0 = sup.cpu_by_process()
-            steal0 = cpu_jiffies()
+            per0, sys0 = sup.cpu_by_process(), sup.cpu_by_process("system")
+            steal0, srv0 = cpu_jiffies(), process_cpu(srv)
             t0 = time.time()
             for path, body in zip(staged, bodies, strict=True):
                 drop(path, watch, body)
@@ -468,9 +471,13 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
             sub.close()
             seconds = t1 - t0
             steal = cpu_steal_pct(steal0, cpu_jiffies())
-            per1 = sup.cpu_by_process()
+            server_cpu = process_cpu(srv) - srv0
+            per1, sys1 = sup.cpu_by_process(), sup.cpu_by_process("system")
             result["cpu_ms_per_report_by_process"] = {
                 k: round((v - per0.get(k, 0.0)) / count * 1000, 2) for k, v in per1.items()
+            }
+            result["system_cpu_ms_per_report_by_process"] = {
+                k: round((v - sys0.get(k, 0.0)) / count * 1000, 2) for k, v in sys1.items()
             }
             result["pipeline"] = {
                 "seconds": round(seconds, 3),
@@ -480,6 +487,7 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
                 "cpu_seconds_tree": round(sup.cpu_seconds() - cpu0, 2),
                 "cpu_ms_per_report": round((sup.cpu_seconds() - cpu0) / count * 1000, 2),
                 "cpu_steal_pct": steal,
+                "server_cpu_ms_per_report": round(server_cpu / count * 1000, 2),
                 "load_avg_before": round(load0, 2),
                 "rss_mb_tree": round(sup.rss_mb(), 1),
             }
@@ -498,7 +506,7 @@ def bare_loop(root: Path, tpl: dict[str, Any], bodies: list[bytes], name: str) -
         for body in fresh_bodies(tpl, 20, "warm-bare"):
             client.post(SUBMIT_PATH, content=body, headers={"Content-Type": "application/json"})
         errors = 0
-        steal0 = cpu_jiffies()
+        steal0, srv0, own0 = cpu_jiffies(), process_cpu(srv), time.process_time()
         t0 = time.perf_counter()
         for body in bodies:
             answer = client.post(
@@ -506,12 +514,22 @@ def bare_loop(root: Path, tpl: dict[str, Any], bodies: list[bytes], name: str) -
             )
             errors += answer.status_code != 200
         seconds = time.perf_counter() - t0
+        server_cpu, own_cpu = process_cpu(srv) - srv0, time.process_time() - own0
     return {
         "seconds": round(seconds, 3),
         "rate_per_s": round(len(bodies) / seconds, 1),
         "errors": errors,
         "cpu_steal_pct": cpu_steal_pct(steal0, cpu_jiffies()),
+        "server_cpu_ms_per_report": round(server_cpu / len(bodies) * 1000, 2),
+        "client_cpu_ms_per_report": round(own_cpu / len(bodies) * 1000, 2),
     }
+
+
+def process_cpu(srv: ServerProcess) -> float:
+    """CPU seconds the server process has used so far."""
+    assert srv.process is not None
+    times = psutil.Process(srv.process.pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def cpu_jiffies() -> tuple[int, int] | None:

@@ -39,6 +39,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,12 @@ class _Line:
     not_before: dict[str, float] = field(default_factory=dict)
     converted: int = 0
     failed: int = 0
+
+    @cached_property
+    def station_fields(self) -> dict[str, Any]:
+        """The station as the sandbox stamps it and the worker checks it: dumped once per line,
+        not twice per file."""
+        return self.station.model_dump()
 
 
 @dataclass
@@ -789,7 +796,7 @@ class ConverterWorker(Worker):
     def _run_sandbox(self, line: _Line, path: Path, digest: str) -> SandboxOutcome:
         conv = line.config
         context = {
-            "station": line.station.model_dump(),
+            "station": line.station_fields,
             "reference_file": str(self.reference_file) if self.reference_file.exists() else None,
             "converter_name": conv.name,
             "reject_threshold": conv.reject_threshold,
@@ -814,7 +821,7 @@ class ConverterWorker(Worker):
         exactly the id and station we expect (``wats.converters.stamp``; a prefix comparison,
         because decoding every 100 KB body again cost more than anything else this worker does).
         """
-        station = line.station.model_dump()
+        station = line.station_fields
         prepared = []
         for index, body in enumerate(outcome.report_json):
             expected_id = report_id(line.config.name, digest, index)

@@ -25,6 +25,8 @@ Phases:
    durability, conversion or isolation. The ratio is taken against the mean of the two; each
    phase also gives the share of CPU time the hypervisor gave to other guests meanwhile
    (``cpu_steal_pct``, from /proc/stat), since a shared VM can shrink under one phase only.
+   ``ceiling`` turns the measured CPU per report (pipeline and server) into the best rate the
+   machine's cores allow and the best ratio that permits (see ``cpu_ceiling``).
 2. ``latency``: one file at a time (the next only after the last is on the server): time from
    its rename into the watch folder to the uploader's ``report.uploaded`` event (stamped by the
    uploader right after the server accepted it and the queue recorded it), with the
@@ -496,7 +498,31 @@ def bench_throughput(root: Path, tpl: dict[str, Any], count: int) -> dict[str, A
     mean = (before["rate_per_s"] + after["rate_per_s"]) / 2
     result["bare_loop"] = {"rate_per_s": round(mean, 1), "before": before, "after": after}
     result["ratio"] = round(result["pipeline"]["rate_per_s"] / mean, 3)
+    result["ceiling"] = cpu_ceiling(result["pipeline"], mean)
     return result
+
+
+def cpu_ceiling(pipeline: dict[str, Any], bare_rate: float) -> dict[str, Any]:
+    """What the machine's cores allow, from the CPU this run measured.
+
+    The bare loop is serial (one request at a time), so it runs on about one core; the pipeline
+    and the server share every core. With C cores, P ms of pipeline CPU and S ms of server CPU
+    per report, the pipeline cannot beat C / (P + S) reports per ms, however well it overlaps
+    its stages. ``ceiling_ratio`` is that bound over the bare loop's rate: the best ratio this
+    run's CPU costs permit. ``pipeline_cpu_ms_for_goal`` is the P at which 0.8x becomes
+    possible at all (the server's S held as measured).
+    """
+    cores = os.cpu_count() or 1
+    p_ms = pipeline["cpu_ms_per_report"]
+    s_ms = pipeline["server_cpu_ms_per_report"]
+    bound = cores * 1000 / (p_ms + s_ms)
+    return {
+        "cores": cores,
+        "cpu_bound_rate_per_s": round(bound, 1),
+        "share_of_cpu_bound": round(pipeline["rate_per_s"] / bound, 3),
+        "ceiling_ratio": round(bound / bare_rate, 3),
+        "pipeline_cpu_ms_for_goal": round(cores * 1000 / (0.8 * bare_rate) - s_ms, 2),
+    }
 
 
 def bare_loop(root: Path, tpl: dict[str, Any], bodies: list[bytes], name: str) -> dict[str, Any]:

@@ -314,3 +314,33 @@ def test_registered_client_authenticates_with_its_passcode(
 
     own = {"Authorization": f"Basic {make_token('station-7', passcode)}"}
     assert httpx.get(f"{wats_server.url}/api/App/Version", headers=own).status_code == 200
+
+
+def test_oversized_bodies_are_refused_with_413_and_smaller_ones_still_accepted(
+    samples_dir: Path,
+) -> None:
+    """A body over the limit is answered 413 whether its length is declared or it arrives in
+    chunks, and the server goes on accepting reports of normal size."""
+    report = _sample(samples_dir, "uur_example.json")
+    small = json.dumps(_variant(report)).encode()
+    limit_mb = 4 * len(small) / (1024 * 1024)
+    big = json.dumps(_variant(report, padding="x" * (8 * len(small)))).encode()
+    with (
+        EmbeddedServer(max_body_mb=limit_mb) as server,
+        httpx.Client(base_url=server.url, headers=server.auth_headers, timeout=10) as c,
+    ):
+        declared = c.post("/api/Report/WSJF", content=big)
+        assert declared.status_code == 413
+        assert "larger than the server accepts" in declared.json()["message"]
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(big), 1024):
+                yield big[start : start + 1024]
+
+        chunked = c.post("/api/Report/WSJF", content=chunks())
+        assert chunked.status_code == 413
+        xml = c.post("/api/Report/WSXF", content=b"<x>" + b" " * len(big) + b"</x>")
+        assert xml.status_code == 413
+        accepted = c.post("/api/Report/WSJF", content=small)
+        assert accepted.status_code == 200, accepted.text
+        assert server.context.store.count() == 1

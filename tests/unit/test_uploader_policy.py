@@ -110,7 +110,7 @@ def test_a_400_fails_the_report_at_once_with_the_servers_message() -> None:
     assert verdict.next_attempt is None
 
 
-@pytest.mark.parametrize("status", [403, 404, 409, 422])
+@pytest.mark.parametrize("status", [403, 404, 409, 413, 422])
 def test_other_4xx_are_permanent_too(status: int) -> None:
     assert _judge(_error(status)).permanent
 

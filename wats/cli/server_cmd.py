@@ -75,6 +75,12 @@ def server(
     fault_seed: Annotated[
         int | None, typer.Option(help="Seed for random faults.", rich_help_panel=_FAULTS)
     ] = None,
+    max_body_mb: Annotated[
+        float,
+        typer.Option(
+            min=0.001, help="Largest report body accepted (MiB); bigger ones are answered 413."
+        ),
+    ] = 64,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the embedded WATS-compatible server in the foreground (Ctrl+C or SIGTERM stops it)."""
@@ -109,6 +115,7 @@ def server(
         tokens=list(token or []),
         reference_file=reference,
         faults=faults,
+        max_body_mb=max_body_mb,
     )
     try:
         context = build_context(settings)

@@ -53,6 +53,35 @@ def _flag(request: Request, name: str, default: bool) -> bool:
     return default
 
 
+class BodyTooLarge(Exception):
+    """The request body is bigger than the server accepts."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused past ``limit`` bytes without reading (or holding) the rest.
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body
+    sent in chunks is counted as it arrives. Without this, one oversized POST would be held in
+    memory whole before validation could refuse it.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(ctx: ServerContext) -> JSONResponse:
+    mib = ctx.max_body_bytes / (1024 * 1024)
+    return error(413, f"report body larger than the server accepts ({mib:g} MiB)")
+
+
 def _param(request: Request, name: str) -> str | None:
     for key, value in request.query_params.multi_items():
         if key.lower() == name.lower():
@@ -69,7 +98,10 @@ def _store_report(ctx: ServerContext, data: dict[str, Any], report: Any, body: s
 async def submit_wsjf(request: Request) -> Response:
     """``POST /api/Report/WSJF``: validate, store (replacing an existing id), answer ``[{ID}]``."""
     ctx = _context(request)
-    body = await request.body()
+    try:
+        body = await read_body(request, ctx.max_body_bytes)
+    except BodyTooLarge:
+        return _too_large(ctx)
     try:
         data = decode_json(body)
         report = validate_wsjf(data)
@@ -83,7 +115,11 @@ async def submit_wsxf(request: Request) -> Response:
     """``POST /api/Report/WSXF``: convert the XML to WSJF, then as ``submit_wsjf``."""
     ctx = _context(request)
     try:
-        report = validate_wsxf(await request.body())
+        body = await read_body(request, ctx.max_body_bytes)
+    except BodyTooLarge:
+        return _too_large(ctx)
+    try:
+        report = validate_wsxf(body)
         data = dump_wsjf(report)
         report_id = _store_report(ctx, data, report, json.dumps(data, separators=(",", ":")))
     except ReportRejected as exc:

@@ -48,6 +48,7 @@ def build_context(settings: ServerSettings) -> ServerContext:
         tokens=checker,
         clients=ClientRegistry(settings.data_dir, checker),
         server_version=settings.server_version,
+        max_body_bytes=int(settings.max_body_mb * 1024 * 1024),
     )
 
 

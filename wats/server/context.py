@@ -18,6 +18,8 @@ from wats.server.reference import ReferenceData
 from wats.server.store import ReportStore
 
 DEFAULT_SERVER_VERSION = "24.1.0"
+DEFAULT_MAX_BODY_MB = 64
+"""Largest report body accepted, in MiB: a bigger one is answered 413 without being read."""
 
 
 class ConnectionControl(Protocol):
@@ -38,6 +40,7 @@ class ServerContext:
     tokens: TokenChecker
     clients: ClientRegistry
     server_version: str = DEFAULT_SERVER_VERSION
+    max_body_bytes: int = DEFAULT_MAX_BODY_MB * 1024 * 1024
     connection_control: ConnectionControl | None = field(default=None, repr=False)
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wats.server.context import DEFAULT_SERVER_VERSION
+from wats.server.context import DEFAULT_MAX_BODY_MB, DEFAULT_SERVER_VERSION
 from wats.server.faults import FaultSettings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -27,6 +27,7 @@ class ServerSettings:
     reference_file: Path | None = None
     faults: FaultSettings = field(default_factory=FaultSettings)
     server_version: str = DEFAULT_SERVER_VERSION
+    max_body_mb: float = DEFAULT_MAX_BODY_MB
 
 
 def default_data_dir() -> Path:

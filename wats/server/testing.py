@@ -27,7 +27,7 @@ import uvicorn
 
 from wats.server.app import build_context, create_app
 from wats.server.auth import make_token
-from wats.server.context import ServerContext
+from wats.server.context import DEFAULT_MAX_BODY_MB, ServerContext
 from wats.server.faults import FaultSettings
 from wats.server.serving import RefusableServer, bind_socket
 from wats.server.settings import ServerSettings
@@ -53,6 +53,7 @@ class EmbeddedServer:
         reference_file: Path | None = None,
         faults: FaultSettings | None = None,
         ready_timeout: float = 10.0,
+        max_body_mb: float = DEFAULT_MAX_BODY_MB,
     ) -> None:
         self._owns_data_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="wats-server-"))
@@ -64,6 +65,7 @@ class EmbeddedServer:
             tokens=[token] if token else [],
             reference_file=reference_file,
             faults=faults or FaultSettings(),
+            max_body_mb=max_body_mb,
         )
         self._ready_timeout = ready_timeout
         self._context: ServerContext | None = None

@@ -41,6 +41,7 @@ from wats.protocol.security import (
     generate_keypair,
     load_client_keys,
     load_server_keys,
+    revoke_key,
 )
 from wats.supervisor.broker import BoundBus, ControlRouter, RemoteListener, bind_bus
 
@@ -154,6 +155,28 @@ def test_unauthenticated_remote_client_receives_nothing_and_gets_no_reply(
     # ... while an authorized client, connected after them, is still served.
     with ControlClient(hub.ctx, hub.remote("control"), "remote", curve=hub.authorized) as client:
         assert client.request("ping", timeout=5.0).ok
+
+
+def _answered(hub: Hub, curve: CurveClientKeys, timeout: float) -> bool:
+    """Whether a new remote connection with ``curve`` gets a reply to ``ping``."""
+    with ControlClient(hub.ctx, hub.remote("control"), "remote", curve=curve) as client:
+        try:
+            return client.request("ping", timeout=timeout).ok
+        except ControlTimeout:
+            return False
+
+
+def test_keys_authorized_and_revoked_while_running_take_effect_at_the_next_connection(
+    hub: Hub,
+) -> None:
+    """No restart needed: the authorized folder is read again when it changes."""
+    assert not _answered(hub, hub.unknown, timeout=1.0)
+    authorize_key(hub.root / "elsewhere" / "stranger.key", hub.root / "keys" / "authorized")
+    assert _answered(hub, hub.unknown, timeout=5.0)
+    assert _answered(hub, hub.authorized, timeout=5.0)
+    revoke_key("monitor", hub.root / "keys" / "authorized")
+    assert not _answered(hub, hub.authorized, timeout=1.0)
+    assert _answered(hub, hub.unknown, timeout=5.0)
 
 
 def test_local_ipc_peers_need_no_keys_beside_a_curve_listener(hub: Hub) -> None:

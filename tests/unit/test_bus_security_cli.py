@@ -1,4 +1,4 @@
-"""``wats-supervisor keys generate|authorize|list`` through the real typer app."""
+"""``wats-supervisor keys generate|authorize|revoke|list`` through the real typer app."""
 
 from __future__ import annotations
 
@@ -67,11 +67,19 @@ def test_authorize_then_list_shows_the_admitted_client(config: Path, tmp_path: P
     assert result.exit_code == 0, result.output
     authorized = tmp_path / "data" / "bus-keys" / "authorized" / "mon.key"
     assert authorized.exists()
-    assert "restart the supervisor" in result.output
+    assert "next connection" in result.output
     listing = runner.invoke(app, ["keys", "list", "--config", config])
     assert listing.exit_code == 0, listing.output
     public = load_public_key(authorized).decode()
     assert "public mon" in listing.output and public in listing.output
+
+    revoked = runner.invoke(app, ["keys", "revoke", "mon", "--config", config])
+    assert revoked.exit_code == 0, revoked.output
+    assert not authorized.exists()
+    assert "public mon" not in runner.invoke(app, ["keys", "list", "--config", config]).output
+    again = runner.invoke(app, ["keys", "revoke", "mon", "--config", config])
+    assert again.exit_code == 1
+    assert "no authorized key named 'mon'" in again.output
 
 
 def test_authorize_names_a_file_that_is_not_a_key(tmp_path: Path) -> None:

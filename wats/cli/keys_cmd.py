@@ -1,4 +1,4 @@
-"""``wats-supervisor keys generate|authorize|list``: CurveZMQ keys for a hub's network bus.
+"""``wats-supervisor keys generate|authorize|revoke|list``: CurveZMQ keys for a hub's network bus.
 
 A hub that lets a monitor on another machine watch it listens with CurveZMQ (docs/bus.md,
 "Security"). The hub needs a server key pair (``keys generate --name server``, then ``[bus]
@@ -94,7 +94,8 @@ def authorize(
     config: ConfigOption = None,
     instance: InstanceOption = None,
 ) -> None:
-    """Admit a client to the hub's network listeners (takes effect at the next start)."""
+    """Admit a client to the hub's network listeners (a running hub admits it at its next
+    connection; no restart)."""
     from wats.protocol.security import BusSecurityError, authorize_key
 
     folder = directory if directory is not None else _key_paths(config, instance).authorized_dir
@@ -103,7 +104,32 @@ def authorize(
     except (BusSecurityError, OSError) as exc:
         raise _fail(exc) from None
     typer.echo(f"authorized: {target}")
-    typer.echo("restart the supervisor to admit it: wats-supervisor stop, then start")
+    typer.echo("a running supervisor admits it at the client's next connection")
+
+
+@keys_app.command("revoke")
+def revoke(
+    name: Annotated[
+        str, typer.Argument(help="The authorized key's name (see `keys list`).", show_default=False)
+    ],
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Authorized-keys folder (default: [bus] authorized_keys)."),
+    ] = None,
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+) -> None:
+    """Stop admitting a client: new connections with its key are refused at once (one already
+    open stays until it disconnects; restart the supervisor to cut it off)."""
+    from wats.protocol.security import BusSecurityError, revoke_key
+
+    folder = directory if directory is not None else _key_paths(config, instance).authorized_dir
+    try:
+        target = revoke_key(name, folder)
+    except (BusSecurityError, OSError) as exc:
+        raise _fail(exc) from None
+    typer.echo(f"revoked: {target} removed")
+    typer.echo("new connections with this key are refused; an open one stays until it ends")
 
 
 @keys_app.command("list")

@@ -20,6 +20,8 @@ import ipaddress
 import os
 import re
 import stat
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,8 +320,8 @@ def authorize_key(public_key_file: Path, authorized_dir: Path, name: str | None 
     """Admit a client: write its public key (only) as ``<authorized_dir>/<name>.key``.
 
     ``name`` defaults to the file's stem. Only the public half is copied, so authorizing from a
-    ``.key_secret`` by mistake does not spread the secret. A running supervisor reads the folder
-    when it starts; restart it to admit a key added later.
+    ``.key_secret`` by mistake does not spread the secret. A running supervisor admits it at the
+    client's next connection (:class:`AuthorizedKeys`).
     """
     public = load_public_key(public_key_file)
     stem = public_key_file.name.split(".", 1)[0] if name is None else name
@@ -331,6 +333,23 @@ def authorize_key(public_key_file: Path, authorized_dir: Path, name: str | None 
             f"{target} already authorizes a different key; pick another name or remove it first"
         )
     atomic_write(target, _key_text(public, None, stem), mode=0o644)
+    return target
+
+
+def revoke_key(name: str, authorized_dir: Path) -> Path:
+    """Stop admitting a client: remove ``<authorized_dir>/<name>.key``; returns the path removed.
+
+    A running supervisor refuses the key from the client's next connection on (an open
+    connection is not cut; see :class:`AuthorizedKeys`).
+    """
+    _check_name(name)
+    target = authorized_dir / f"{name}{PUBLIC_SUFFIX}"
+    if not target.is_file():
+        known = ", ".join(k.name for k in list_keys(authorized_dir) if not k.has_secret)
+        raise BusSecurityError(
+            f"no authorized key named {name!r} in {authorized_dir} (authorized: {known or 'none'})"
+        )
+    target.unlink()
     return target
 
 
@@ -351,27 +370,111 @@ def list_keys(directory: Path) -> list[KeyInfo]:
     return found
 
 
+_REFUSAL_LOG_SECONDS = 60.0
+
+
+class AuthorizedKeys:
+    """The client keys the ZAP authenticator admits: the public keys in ``authorized_dir``,
+    read again whenever the folder changes.
+
+    Why not pyzmq's ``configure_curve(location=...)``: that reads the folder once, so a key
+    added with ``wats-supervisor keys authorize`` (or removed to revoke a monitor) only took
+    effect after a restart of the hub. Here every CURVE handshake compares the folder's listing
+    (names, sizes, modification times) with the one last read, which costs a directory scan per
+    connection attempt and no timer. A connection already made with a key that is then removed
+    stays connected until it reconnects (ZAP is asked at the handshake only).
+    """
+
+    def __init__(self, authorized_dir: Path) -> None:
+        self.authorized_dir = authorized_dir
+        self._lock = threading.Lock()
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._keys: dict[bytes, str] = {}
+        self._refusals: dict[bytes, float] = {}
+
+    def names(self) -> list[str]:
+        """The names of the keys currently admitted (after reading the folder if it changed)."""
+        with self._lock:
+            self._refresh()
+            return sorted(self._keys.values())
+
+    def callback(self, domain: str, z85_public: bytes) -> bool:
+        """pyzmq's credentials-provider hook: whether this client key is admitted now."""
+        with self._lock:
+            self._refresh()
+            name = self._keys.get(bytes(z85_public))
+        if name is None:
+            # A refused client keeps reconnecting: say so once a minute per key, not each time.
+            key = bytes(z85_public)
+            now = time.monotonic()
+            if now - self._refusals.get(key, -_REFUSAL_LOG_SECONDS) >= _REFUSAL_LOG_SECONDS:
+                self._refusals[key] = now
+                log.warning(
+                    "bus client refused: key not authorized",
+                    key_start=key[:8].decode("ascii", "replace"),
+                    hint="wats-supervisor keys authorize CLIENT.key",
+                )
+            return False
+        log.info("bus client admitted", key=name)
+        return True
+
+    def _refresh(self) -> None:
+        signature = self._listing()
+        if signature == self._signature:
+            return
+        keys = {
+            k.public_key.encode("ascii"): k.name
+            for k in list_keys(self.authorized_dir)
+            if not k.has_secret
+        }
+        if self._signature is not None:
+            before, after = set(self._keys.values()), set(keys.values())
+            log.info(
+                "authorized bus keys reloaded",
+                keys=len(keys),
+                added=sorted(after - before),
+                removed=sorted(before - after),
+            )
+        self._keys, self._signature = keys, signature
+
+    def _listing(self) -> tuple[tuple[str, int, int], ...]:
+        try:
+            entries = sorted(os.scandir(self.authorized_dir), key=lambda e: e.name)
+        except OSError:
+            return ()
+        found = []
+        for entry in entries:
+            try:
+                info = entry.stat()
+            except OSError:
+                continue
+            found.append((entry.name, info.st_mtime_ns, info.st_size))
+        return tuple(found)
+
+
 def start_authenticator(ctx: zmq.Context[Any], authorized_dir: Path) -> Any:
     """Start a ZAP authenticator on ``ctx`` admitting only the client keys in ``authorized_dir``.
 
     Returns the running ``zmq.auth.thread.ThreadAuthenticator`` (call ``stop()`` before the
     context terminates). Connections without CURVE on ipc/loopback endpoints carry no ZAP domain
-    and are not affected. Keys are read now: restart to admit a key added later.
+    and are not affected. The folder is read again whenever it changes (:class:`AuthorizedKeys`),
+    so keys can be authorized and revoked while the hub runs.
     """
     from zmq.auth.thread import ThreadAuthenticator
 
     ensure_private_dir(authorized_dir)
-    keys = [k for k in list_keys(authorized_dir) if not k.has_secret]
-    if not keys:
+    provider = AuthorizedKeys(authorized_dir)
+    names = provider.names()
+    if not names:
         log.warning(
-            "no authorized client keys: every remote client will be refused",
+            "no authorized client keys yet: remote clients are refused until one is added",
             authorized_keys=str(authorized_dir),
             hint="wats-supervisor keys authorize CLIENT.key",
         )
     auth = ThreadAuthenticator(ctx)
     auth.start()
     # Our listeners carry the ZAP domain ZAP_DOMAIN, and pyzmq treats "*" only as the default for
-    # an *empty* domain, so the keys are configured for our domain by name.
-    auth.configure_curve(domain=ZAP_DOMAIN, location=str(authorized_dir))
-    log.info("bus authenticator started", authorized_keys=len(keys))
+    # an *empty* domain, so the provider is registered for our domain by name.
+    auth.configure_curve_callback(domain=ZAP_DOMAIN, credentials_provider=provider)
+    log.info("bus authenticator started", authorized_keys=len(names))
     return auth

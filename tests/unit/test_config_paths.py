@@ -94,3 +94,23 @@ def test_runtime_dir_falls_back_to_the_data_folder_when_the_runtime_base_is_not_
 def test_a_very_long_runtime_dir_is_reported_as_too_long_for_ipc(tmp_path: Path) -> None:
     cfg = parse_config({"paths": {"runtime_dir": str(tmp_path / ("x" * 120))}})
     assert not InstancePaths.for_config(cfg).ipc_path_fits
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+def test_a_runtime_base_created_on_first_start_stays_usable_for_later_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without $XDG_RUNTIME_DIR the base (``/tmp/runtime-<uid>``) may not exist yet: the
+    supervisor creates it, and every later command must compute the same runtime dir."""
+    base = tmp_path / "runtime-base"
+    monkeypatch.setattr("platformdirs.user_runtime_dir", lambda *a, **k: str(base))
+    old_umask = os.umask(0o022)
+    try:
+        first = InstancePaths.for_config(parse_config({})).ensure()
+    finally:
+        os.umask(old_umask)
+    assert first.runtime_dir == base / "wats-supervisor" / "default"
+    for folder in (base, base / "wats-supervisor", first.runtime_dir):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    later = InstancePaths.for_config(parse_config({}))
+    assert later.runtime_dir == first.runtime_dir

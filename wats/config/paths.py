@@ -109,7 +109,7 @@ class InstancePaths:
         """
         for folder in (self.data_dir, self.cache_dir, self.log_dir, self.log_file.parent):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_private_dirs(self.runtime_dir)
         if os.name != "nt":
             info = self.runtime_dir.stat()
             if info.st_uid != os.getuid():
@@ -125,6 +125,29 @@ class InstancePaths:
     def ipc_path_fits(self) -> bool:
         """Whether ipc:// socket paths in the runtime dir fit the OS limit."""
         return len(str(self.runtime_dir / _LONGEST_SOCKET_NAME).encode()) <= _MAX_SOCKET_PATH
+
+
+def _make_private_dirs(path: Path) -> None:
+    """``mkdir -p`` where every folder created (not just the last) is 0700.
+
+    Why: ``Path.mkdir(parents=True)`` gives missing parents the umask's mode (usually 0755).
+    When the user runtime base (``/tmp/runtime-<uid>`` without ``$XDG_RUNTIME_DIR``) did not
+    exist, the supervisor created it 0755 and put its sockets below it, and every later command
+    then judged that base open to others (:func:`_usable_base`) and looked for the sockets in
+    ``<data_dir>/run`` instead: ``status`` and ``stop`` could not find a running supervisor.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made meanwhile by another process; its mode is checked by the caller
+        if os.name != "nt":
+            os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
 
 
 def _default_runtime_dir(instance: str) -> Path | None:

@@ -33,6 +33,8 @@ def test_detached_start_status_restart_and_stop_through_the_cli() -> None:
         started = _cli("start", "--config", config, "--detach", env=env)
         assert started.returncode == 0, started.stderr
         assert "idle" in started.stdout and "RUNNING" in started.stdout
+        # the hints name this config: a bare `stop` would act on the default instance
+        assert f"wats-supervisor stop --config {config}" in started.stderr
 
         status = json.loads(_cli("status", "--config", config, "--json", env=env).stdout)
         pid = status["supervisor"]["pid"]

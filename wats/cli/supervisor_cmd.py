@@ -92,7 +92,7 @@ def start(
     from wats.protocol.security import BusSecurityError
     from wats.supervisor.run import run_supervisor
 
-    _print_pointers(cfg, paths, instance, foreground=True)
+    _print_pointers(cfg, paths, path, instance, foreground=True)
     try:
         run_supervisor(cfg, path, console=sys.stderr)
     except LockHeld as exc:
@@ -105,9 +105,14 @@ def start(
         raise typer.Exit(2) from None
 
 
-def _print_pointers(cfg: Any, paths: Any, instance: str | None, *, foreground: bool) -> None:
-    """Tell a new user where to look: the log, the server and its page, the other commands."""
-    option = f" --instance {instance}" if instance else ""
+def _print_pointers(
+    cfg: Any, paths: Any, path: Path | None, instance: str | None, *, foreground: bool
+) -> None:
+    """Tell a new user where to look: the log, the server and its page, each converter's
+    folders, and the other commands, spelled with the options that reach this instance."""
+    from wats.config.folders import converter_folders
+
+    option = _target_options(path, instance)
     lines = [f"instance {cfg.instance.name!r}", f"  log file:   {paths.log_file}"]
     if cfg.server.uses_embedded:
         url = cfg.server.effective_url()
@@ -117,12 +122,40 @@ def _print_pointers(cfg: Any, paths: Any, instance: str | None, *, foreground: b
         )
     else:
         lines.append(f"  server:     {cfg.server.effective_url()}")
+    for conv in cfg.converters:
+        if not conv.enabled:
+            continue
+        folders = converter_folders(cfg, conv)
+        after = {
+            "move": f"moved to {folders.done}",
+            "archive": f"archived in {folders.archive}",
+            "delete": "deleted",
+            "keep": "left in the watch folder",
+        }[conv.post_action]
+        lines.append(f"  converter {conv.name!r}: watches {folders.watch}")
+        lines.append(f"      converted files {after}; failed ones to {folders.error}")
     lines.append(f"  status:     wats-supervisor status{option}")
     lines.append(f"  live view:  wats-supervisor monitor{option}")
     lines.append(f"  events:     wats-supervisor events{option}")
     stop_hint = "Ctrl-C here, or " if foreground else ""
     lines.append(f"  stop:       {stop_hint}wats-supervisor stop{option}")
     typer.echo("\n".join(lines), err=True)
+
+
+def _target_options(path: Path | None, instance: str | None) -> str:
+    """The options another command needs to reach this instance: ``--config`` unless the
+    config is the per-user default (a bare ``wats-supervisor stop`` would otherwise act on the
+    default instance, not this one), and ``--instance`` when it was given."""
+    import shlex
+
+    from wats.config.paths import default_config_path
+
+    option = ""
+    if path is not None and Path(path).resolve() != default_config_path().resolve():
+        option += f" --config {shlex.quote(str(path))}"
+    if instance:
+        option += f" --instance {shlex.quote(instance)}"
+    return option
 
 
 def _start_detached(cfg: Any, path: Path | None, paths: Any, instance: str | None) -> None:
@@ -152,7 +185,7 @@ def _start_detached(cfg: Any, path: Path | None, paths: Any, instance: str | Non
             workers = status["workers"]
             if all(w["state"] == "RUNNING" and w["ready"] for w in workers):
                 _print_status(status)
-                _print_pointers(cfg, paths, instance, foreground=False)
+                _print_pointers(cfg, paths, path, instance, foreground=False)
                 return
         time.sleep(0.1)  # polling a child we just launched; nothing to wait on instead
     if status is not None:

@@ -55,6 +55,22 @@ def load_config_or_exit(
         raise typer.Exit(EXIT_BAD_CONFIG) from None
 
 
+def exit_on_converter_problems(
+    cfg: ClientConfig, source: Path | None, *, load_site: bool
+) -> None:
+    """Exit 2 naming each ``[[converters]]`` field that is wrong in a way only the converter
+    classes can tell (unknown arguments, two converters competing for the same files)."""
+    from wats.converters.check import converter_problems
+
+    problems = converter_problems(cfg, load_site=load_site)
+    if not problems:
+        return
+    where = f"{source}: " if source else ""
+    for problem in problems:
+        typer.echo(f"error: {where}{problem}", err=True)
+    raise typer.Exit(EXIT_BAD_CONFIG)
+
+
 @config_app.command("show")
 def show(
     config: ConfigOption = None,
@@ -113,8 +129,13 @@ def init(
 
 @config_app.command("validate")
 def validate(config: ConfigOption = None, instance: InstanceOption = None) -> None:
-    """Check the configuration file; exit 0 if it is valid, 2 with the problems if not."""
+    """Check the configuration file; exit 0 if it is valid, 2 with the problems if not.
+
+    Converters are loaded as the converter worker will load them (a site's own too), so wrong
+    arguments and a missing or broken site converter show here.
+    """
     cfg, source = load_config_or_exit(config, instance)
+    exit_on_converter_problems(cfg, source, load_site=True)
     origin = str(source) if source else "built-in defaults (no config file)"
     workers = ", ".join(cfg.enabled_workers()) or "none"
     server = cfg.server.url or f"embedded at {cfg.server.effective_url()}"

@@ -84,7 +84,10 @@ def start(
     ] = False,
 ) -> None:
     """Start the supervisor of an instance (foreground unless --detach)."""
+    from wats.cli.config_cmd import exit_on_converter_problems
+
     cfg, path, paths = _load(config, instance)
+    exit_on_converter_problems(cfg, path, load_site=False)
     if detach:
         _start_detached(cfg, path, paths, instance)
         return

@@ -7,6 +7,7 @@ key rather than a setting silently ignored. Defaults here are the documented def
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
@@ -21,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from wats.config.builtins import BUILTIN_CONVERTERS
 from wats.config.cron import check_cron
 
 if TYPE_CHECKING:
@@ -235,6 +237,7 @@ _NEEDS_CONVERTERS = ("watcher", "converter")
 # -- converters and hub-mode stations -------------------------------------------------------------
 
 _CONVERTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_BARE_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
 _CONVERTER_SPEC = re.compile(
     r"^([A-Za-z_][\w-]*"  # built-in short name (teststand-xml)
     r"|[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*"  # package.module:Class
@@ -298,11 +301,19 @@ class ConverterConfig(_Section):
     @classmethod
     def _converter_is_a_spec(cls, value: str) -> str:
         value = value.strip()
+        known = ", ".join(BUILTIN_CONVERTERS)
         if not _CONVERTER_SPEC.match(value):
             raise ValueError(
-                "must be a built-in name (wsjf, wsxf, atml, teststand-xml, openhtf, csv), an "
-                "import path "
+                f"must be a built-in name ({known}), an import path "
                 "'package.module:ClassName', or a Python file 'name.py[:ClassName]'"
+            )
+        if _BARE_NAME.match(value) and value.lower() not in BUILTIN_CONVERTERS:
+            # A bare word can only be a built-in: an import path has a ':' and a file a '.py'.
+            guess = difflib.get_close_matches(value.lower(), list(BUILTIN_CONVERTERS), n=1)
+            hint = f"did you mean {guess[0]!r}? " if guess else ""
+            raise ValueError(
+                f"{value!r} is not a built-in converter; {hint}built-ins: {known} (a site's own "
+                "converter is 'package.module:ClassName' or 'name.py[:ClassName]')"
             )
         return value
 

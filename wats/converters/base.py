@@ -10,6 +10,7 @@ first-class citizen. Guide: docs/converters/writing-a-converter.md.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import json
 from abc import ABC, abstractmethod
@@ -312,10 +313,10 @@ class ConverterBase(ABC):
         """
         schema = cls.Arguments
         problems: list[str] = []
+        known = set(schema.model_fields)
+        known |= {f.alias for f in schema.model_fields.values() if f.alias}
         if schema.model_config.get("extra") in (None, "ignore") and raw:
-            known = set(schema.model_fields)
-            known |= {f.alias for f in schema.model_fields.values() if f.alias}
-            problems += [f"arguments.{key}: unknown argument" for key in raw if key not in known]
+            problems += [_unknown_argument(key, known) for key in raw if key not in known]
         parsed: BaseModel | None = None
         try:
             parsed = schema.model_validate(raw or {})
@@ -323,6 +324,9 @@ class ConverterBase(ABC):
             for error in exc.errors(include_url=False):
                 where = ".".join(str(p) for p in error["loc"]) or "(arguments)"
                 message = error["msg"].removeprefix("Value error, ")
+                if error["type"] == "extra_forbidden" and len(error["loc"]) == 1:
+                    problems.append(_unknown_argument(str(error["loc"][0]), known))
+                    continue
                 if error["type"] == "extra_forbidden":
                     message = "unknown argument"
                 problems.append(f"arguments.{where}: {message}")
@@ -331,3 +335,10 @@ class ConverterBase(ABC):
                 f"converter {cls.name or cls.__name__!r}: " + "; ".join(problems)
             )
         return parsed
+
+
+def _unknown_argument(key: str, known: set[str]) -> str:
+    """``arguments.delimitr: unknown argument (did you mean 'delimiter'?)``."""
+    guess = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+    return f"arguments.{key}: unknown argument{hint}"

@@ -25,6 +25,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from wats.config.builtins import BUILTIN_CONVERTERS
 from wats.converters.base import ConverterBase
 
 __all__ = [
@@ -35,15 +36,6 @@ __all__ = [
     "site_module_name",
 ]
 
-BUILTIN_CONVERTERS: dict[str, str] = {
-    "wsjf": "wats.converters.builtin.wsjf:WSJFConverter",
-    "wsxf": "wats.converters.builtin.wsxf:WSXFConverter",
-    "atml": "wats.converters.builtin.atml:ATMLConverter",
-    "teststand-xml": "wats.converters.builtin.teststand_xml:TestStandXMLConverter",
-    "openhtf": "wats.converters.builtin.openhtf:OpenHTFConverter",
-    "csv": "wats.converters.builtin.csv_table:CSVConverter",
-}
-"""Short name -> import path of the converters that ship with wats-supervisor."""
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")

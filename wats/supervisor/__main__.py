@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from wats.config.load import ConfigError, load_config
+from wats.converters.check import converter_problems
 from wats.platform import LockHeld
 from wats.protocol.security import BusSecurityError
 from wats.supervisor.run import run_supervisor
@@ -28,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg, path = load_config(ns.config, ns.instance)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = converter_problems(cfg, load_site=False)
+    if problems:
+        where = f"{path}: " if path else ""
+        for problem in problems:
+            print(f"error: {where}{problem}", file=sys.stderr)
         return 2
     try:
         run_supervisor(cfg, path, console=None if ns.quiet else sys.stderr)

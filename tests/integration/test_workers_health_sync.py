@@ -275,3 +275,36 @@ def test_health_and_sync_use_the_embedded_server_credentials(tmp: Path) -> None:
             with WorkerProcess(harness, "health", HEALTH):
                 online = harness.wait_for(topics.CONNECTION_STATUS, _status("ONLINE"))
                 assert online.body["url"] == url
+
+
+def test_health_waits_for_the_embedded_server_to_start_without_reporting_an_outage(
+    tmp: Path,
+) -> None:
+    """The embedded server is a sibling worker starting at the same time: its first refused
+    connections are its start-up, so the first status published is ONLINE, never OFFLINE."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with BusHarness(tmp / "run4") as harness:
+        config = make_config(
+            tmp / "data4",
+            tmp / "run4",
+            server={"embedded": {"port": port}},
+            health={"interval_seconds": 5.0},
+        )
+        harness.write_config(config)
+        from wats.config import InstancePaths
+
+        load_or_create_credentials(InstancePaths.for_config(config).server_data_dir)
+        with WorkerProcess(harness, "health", HEALTH) as health:
+            # several refused probes (every 0.2 s) while nothing listens on the port
+            health.wait_heartbeat(lambda e: e.body["progress"] >= 4, timeout=15)
+            assert harness.select(topics.CONNECTION_STATUS, src="health") == []
+            with WorkerProcess(harness, "server", SERVER) as server_worker:
+                server_worker.wait_ready(timeout=20)
+                online = harness.wait_for(topics.CONNECTION_STATUS, _status("ONLINE"))
+                assert online.body["url"].endswith(f":{port}")
+            statuses = [e.body["status"] for e in harness.select(topics.CONNECTION_STATUS)]
+            assert statuses[0] == "ONLINE"

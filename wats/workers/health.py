@@ -19,7 +19,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from wats.api import WatsClient
-from wats.api.errors import AuthenticationError, ProxyAuthenticationError
+from wats.api.errors import (
+    AuthenticationError,
+    ProxyAuthenticationError,
+    WatsConnectionError,
+    WatsTimeoutError,
+)
 from wats.api.retry import RetryPolicy
 from wats.credentials import CredentialError, HealthCheckSettings, record_health
 from wats.protocol import topics
@@ -30,6 +35,10 @@ __all__ = ["HealthStats", "HealthWorker"]
 
 ONLINE = "ONLINE"
 OFFLINE = "OFFLINE"
+
+EMBEDDED_START_GRACE_SECONDS = 20.0
+"""With the embedded server, how long a refused connection at start means "not listening yet"."""
+_GRACE_RETRY_SECONDS = 0.2
 
 
 @dataclass
@@ -85,6 +94,11 @@ class HealthWorker(Worker):
         self._probing = False
         self._offline_delay = self.offline_retry_first
         self._retry: Timer | None = None
+        # The embedded server is a sibling worker that starts at the same time as this one: a
+        # refused connection before its first answer is its start-up, not an outage, and is
+        # neither published as OFFLINE nor counted as a disconnection.
+        embedded = self.config.server.uses_embedded
+        self._grace_until = time.monotonic() + (EMBEDDED_START_GRACE_SECONDS if embedded else 0)
         self.every(self.interval, self.check, first=0)
         self.ready = True
 
@@ -124,6 +138,12 @@ class HealthWorker(Worker):
             self.server_version = probe.version
             self._offline_delay = self.offline_retry_first
             self._set_status(ONLINE, now, latency_ms=probe.latency_ms, error=None)
+        elif self._starting_up(error):
+            self.log.debug("embedded server not listening yet", error=describe_error(error))
+            if self._retry is not None:
+                self._retry.cancel()
+            self._retry = self.after(_GRACE_RETRY_SECONDS, self.check)
+            return
         else:
             stats.failures += 1
             stats.consecutive_failures += 1
@@ -136,6 +156,15 @@ class HealthWorker(Worker):
                 self._refresh_credentials()
             self._schedule_offline_retry()
         self._record(now, failed=error is not None or probe is None)
+
+    def _starting_up(self, error: BaseException | None) -> bool:
+        """A refused connection before the embedded server has ever answered, within the grace."""
+        return (
+            self.status is None
+            and time.monotonic() < self._grace_until
+            and isinstance(error, WatsConnectionError)
+            and not isinstance(error, WatsTimeoutError)
+        )
 
     def _refresh_credentials(self) -> None:
         """Refused credentials: read the login again, so a new ``wats-supervisor login`` is

@@ -648,6 +648,20 @@ def _hand_over(move: _Move) -> _Moved:
         return _Moved(move, error=f"{type(exc).__name__}: {exc}")
 
 
+def _exact_path(path: Path) -> dict[str, bytes]:
+    """``path_bytes`` for a ``file.pending`` whose path is not UTF-8 (nothing otherwise).
+
+    Such a path reaches the bus as readable ``\\xNN`` text, not as the file's name; its bytes
+    let the converter find the file now rather than at its next scan.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return {"path_bytes": os.fsencode(text)}
+    return {}
+
+
 def _hand_over_all(moves: list[_Move]) -> list[_Moved]:
     results: list[_Moved] = []
     for move in moves:
@@ -1199,6 +1213,7 @@ class WatcherWorker(Worker):
                         "converter": target.converter,
                         "path": str(result.dest),
                         "source": str(move.src),
+                        **_exact_path(result.dest),
                     },
                 )
             elif result.refused is not None:

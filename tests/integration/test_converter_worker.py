@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="sandbox tests n
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = "wats.workers.converter:ConverterWorker"
+WATCHER = "wats.workers.watcher:WatcherWorker"
 BAD = "tests.support.bad_converters"
 STATION = {"name_source": "config", "name": "st-1", "location": "lab", "purpose": "test"}
 # Small limits so the misbehaving converters fail fast; plenty of sandboxes so every converter
@@ -220,6 +221,35 @@ def test_reports_carry_derived_ids_and_the_station_identity(bus: BusHarness, tmp
             assert (report["location"], report["purpose"]) == ("lab", "test")
     finally:
         worker.terminate()
+
+
+def test_a_file_whose_name_is_not_utf8_goes_through_at_once_not_at_the_next_scan(
+    bus: BusHarness, tmp: Path
+):
+    """The watcher's ``file.pending`` names the file readably (``\\xe9``) and exactly
+    (``path_bytes``), so the converter takes it on the hint; both workers' rescans are a minute
+    away, so a scan cannot be what finds it."""
+    config = configure(bus, tmp, [{"name": "good", "converter": f"{BAD}:SimpleText"}])
+    converter = start_worker(bus, rescan_seconds=600)
+    watcher = WorkerProcess(
+        bus, "watcher", WATCHER, args={"debounce_ms": 300, "rescan_seconds": 600}
+    )
+    try:
+        watcher.start()
+        watcher.wait_ready(timeout=20)
+        watch = folders_of(config, "good").watch
+        name = b"caf\xe9-latin1.txt"
+        with open(os.path.join(os.fsencode(watch), name), "wb") as fh:
+            fh.write(b"SN-LATIN1\n")
+        announced = bus.wait_for(topics.FILE_PENDING, src="watcher", timeout=10)
+        assert announced.body["path"].endswith("caf\\xe9-latin1.txt")  # readable, not exact
+        converted = converted_event(bus, "good", timeout=15)
+        assert converted.body["report_ids"]
+        done = folders_of(config, "good").done
+        assert os.listdir(os.fsencode(done)) == [name]
+    finally:
+        watcher.terminate()
+        converter.terminate()
 
 
 def test_converting_the_same_content_twice_gives_the_same_ids_and_queues_nothing_new(

@@ -164,6 +164,116 @@ def test_a_file_whose_writer_stalls_is_moved_once_stable(bus: BusHarness, tmp: P
             _pending_for(bus, watch / "stall.json")  # stable for the debounce while still open
 
 
+LINUX_ONLY = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="inotify close-write events"
+)
+
+
+def _pending_events_for(bus: BusHarness, source: Path) -> list[Any]:
+    return [
+        e for e in bus.select(topics.FILE_PENDING, src="watcher") if e.body["source"] == str(source)
+    ]
+
+
+@LINUX_ONLY
+def test_a_writer_pausing_longer_than_the_debounce_is_waited_for(
+    bus: BusHarness, tmp: Path
+) -> None:
+    # The new-user case: a station holds its file open and pauses mid-write for longer than
+    # the debounce. The file is not finished until its writer closes it.
+    _configure(bus, tmp, _json_converter(tmp))
+    watch, pending = tmp / "watch" / "json", tmp / "pending" / "json"
+    path = watch / "paused.json"
+    with _watcher(bus) as worker:
+        worker.wait_ready()
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write('{"part": 1,\n')
+            fh.flush()
+            _pace(DEBOUNCE_MS * 4 / 1000)  # four debounce windows without a write
+            assert path.exists(), "taken while its writer still held it open"
+            assert _names(pending) == []
+            fh.write(' "part2": 2}\n')
+        _pending_for(bus, path)
+        assert _names(pending) == ["paused.json"]
+        assert (pending / "paused.json").read_text() == '{"part": 1,\n "part2": 2}\n'
+        assert len(_pending_events_for(bus, path)) == 1
+
+
+@LINUX_ONLY
+def test_a_writer_that_never_closes_is_taken_after_the_open_writer_timeout(
+    bus: BusHarness, tmp: Path
+) -> None:
+    _configure(bus, tmp, _json_converter(tmp))
+    watch, pending = tmp / "watch" / "json", tmp / "pending" / "json"
+    path = watch / "hung.json"
+    with _watcher(bus, open_writer_timeout_seconds=2) as worker:
+        worker.wait_ready()
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("{}")
+            fh.flush()
+            _pace(1.0)  # past the debounce, short of the timeout
+            assert path.exists(), "taken on the debounce while its writer held it open"
+            _pending_for(bus, path, timeout=10)  # the safety net: the writer hung
+        assert (pending / "hung.json").read_text() == "{}"
+
+
+@LINUX_ONLY
+def test_a_close_and_reopen_within_the_settle_time_makes_one_file(
+    bus: BusHarness, tmp: Path
+) -> None:
+    # A logger that appends in several opens: settle_after_close_ms waits for it to come back.
+    _configure(bus, tmp, _json_converter(tmp))
+    watch, pending = tmp / "watch" / "json", tmp / "pending" / "json"
+    path = watch / "appended.json"
+    with _watcher(bus, settle_after_close_ms=1500) as worker:
+        worker.wait_ready()
+        path.write_text("header\n")
+        _pace(0.2)
+        assert path.exists(), "taken at its first close despite the settle time"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("results\n")
+        _pending_for(bus, path)
+        assert _names(pending) == ["appended.json"]
+        assert (pending / "appended.json").read_text() == "header\nresults\n"
+        assert len(_pending_events_for(bus, path)) == 1
+
+
+@LINUX_ONLY
+def test_a_file_renamed_in_from_outside_the_watch_folder_is_taken_at_once(
+    bus: BusHarness, tmp: Path
+) -> None:
+    # The rename is the finish line, also from another folder: neither the debounce nor the
+    # open-writer wait applies (watchdog would report it as "created" otherwise).
+    _configure(bus, tmp, _json_converter(tmp))
+    watch, pending = tmp / "watch" / "json", tmp / "pending" / "json"
+    outside = tmp / "station-temp"
+    outside.mkdir()
+    (outside / "moved.json").write_text("{}")
+    with _watcher(bus, debounce_ms=60_000) as worker:
+        worker.wait_ready()
+        os.replace(outside / "moved.json", watch / "moved.json")
+        _pending_for(bus, watch / "moved.json", timeout=5)
+        assert (pending / "moved.json").read_text() == "{}"
+
+
+@LINUX_ONLY
+def test_files_in_a_folder_renamed_in_from_outside_are_taken_at_once(
+    bus: BusHarness, tmp: Path
+) -> None:
+    _configure(bus, tmp, _json_converter(tmp, recursive=True))
+    watch, pending = tmp / "watch" / "json", tmp / "pending" / "json"
+    batch = tmp / "station-temp" / "batch"
+    (batch / "deeper").mkdir(parents=True)
+    (batch / "a.json").write_text("a")
+    (batch / "deeper" / "b.json").write_text("b")
+    with _watcher(bus, debounce_ms=60_000) as worker:
+        worker.wait_ready()
+        os.replace(batch, watch / "batch")
+        _pending_for(bus, watch / "batch" / "a.json", timeout=5)
+        _pending_for(bus, watch / "batch" / "deeper" / "b.json", timeout=5)
+        assert _names(pending) == ["a.json", "b.json"]
+
+
 def test_files_present_before_start_are_taken_by_the_first_scan(bus: BusHarness, tmp: Path) -> None:
     _configure(bus, tmp, _json_converter(tmp))
     watch, pending = tmp / "watch" / "json", tmp / "pending" / "json"
@@ -297,6 +407,21 @@ def test_a_folder_moves_when_its_readiness_marker_appears(bus: BusHarness, tmp: 
         assert event.body["path"] == str(pending / "run1")
         assert _names(pending / "run1") == ["COMPLETE.marker"] + [f"part{i}.json" for i in range(5)]
         assert _names(watch) == []
+
+
+@LINUX_ONLY
+def test_a_folder_renamed_in_with_its_marker_is_taken_at_once(bus: BusHarness, tmp: Path) -> None:
+    _configure(bus, tmp, _folder_converter(tmp))
+    watch, pending = tmp / "watch" / "runs", tmp / "pending" / "runs"
+    run = tmp / "station-temp" / "run9"
+    run.mkdir(parents=True)
+    (run / "part.json").write_text("{}")
+    (run / "COMPLETE.marker").write_text("")
+    with _watcher(bus, debounce_ms=60_000) as worker:
+        worker.wait_ready()
+        os.replace(run, watch / "run9")
+        _pending_for(bus, watch / "run9", timeout=5)
+        assert _names(pending / "run9") == ["COMPLETE.marker", "part.json"]
 
 
 def test_a_folder_moves_once_it_holds_min_file_count_files(bus: BusHarness, tmp: Path) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
+from wats.protocol import topics
 from wats.protocol.codec import decode, encode, make_envelope
+from wats.protocol.messages import FilePending, validate_body
 
 
 def test_a_non_utf8_file_name_is_sent_with_its_bad_bytes_escaped() -> None:
@@ -27,3 +29,13 @@ def test_a_stray_surrogate_is_escaped_too() -> None:
     env = make_envelope("x.y", {"text": "a\ud800b"}, "w", 1)
     assert decode(encode(env)).body == {"text": "a\\ud800b"}
 
+
+def test_a_pending_file_with_a_non_utf8_name_travels_with_its_exact_bytes() -> None:
+    # ``path`` is for reading; ``path_bytes`` finds the file (the \xNN text names none).
+    raw = b"/pending/caf\xe9-latin1.json"
+    body = {"converter": "c", "path": os.fsdecode(raw), "source": "s", "path_bytes": raw}
+    frame = encode(make_envelope(topics.FILE_PENDING, body, "watcher", 1))
+    received = validate_body(topics.FILE_PENDING, decode(frame).body)
+    assert isinstance(received, FilePending)
+    assert received.path == "/pending/caf\\xe9-latin1.json"
+    assert os.fsdecode(received.path_bytes or b"") == os.fsdecode(raw)

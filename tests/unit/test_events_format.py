@@ -235,3 +235,10 @@ def test_paused_queue_is_flagged_and_short_ids_stay_whole() -> None:
 
 def test_pipeline_event_missing_a_field_falls_back_to_its_fields() -> None:
     assert describe("report.uploaded", {"id": "r1"}) == 'id="r1"'
+
+
+def test_a_posix_name_with_an_escaped_byte_is_shown_whole() -> None:
+    # A file name that is not UTF-8 travels as \xNN text; the backslash is no separator there.
+    body = {"converter": "json", "path": "/data/pending/caf\\xe9-latin1.json", "source": "/w/x"}
+    line = format_event(envelope("file.pending", body, src="watcher"))
+    assert "caf\\xe9-latin1.json → pending (json)" in line

@@ -60,22 +60,22 @@ def test_a_growing_file_restarts_the_debounce() -> None:
     tracker.observe(F, (10, 1), now=100.0)
     assert tracker.observe(F, (20, 2), now=100.4) is Observation.CHANGED
     assert tracker.due(100.6) == []
-    assert tracker.next_deadline() == pytest.approx(100.9)
+    assert tracker.next_deadline(100.6) == pytest.approx(100.9)
     assert tracker.due(100.9) == [F]
 
 
 def test_a_closed_file_is_ready_at_once() -> None:
     tracker = ReadinessTracker(0.5)
     tracker.observe(F, (10, 1), now=100.0)
-    tracker.mark_closed(F)
+    tracker.mark_closed(F, now=100.0)
     assert tracker.due(100.0) == [F]
-    assert tracker.next_deadline() is None
+    assert tracker.next_deadline(100.0) is None
 
 
 def test_a_write_after_the_close_means_the_writer_came_back() -> None:
     tracker = ReadinessTracker(0.5)
     tracker.observe(F, (10, 1), now=100.0)
-    tracker.mark_closed(F)
+    tracker.mark_closed(F, now=100.0)
     tracker.observe(F, (30, 3), now=100.1)
     assert tracker.due(100.2) == []
 
@@ -83,7 +83,7 @@ def test_a_write_after_the_close_means_the_writer_came_back() -> None:
 def test_a_taken_candidate_is_handed_out_once_until_released() -> None:
     tracker = ReadinessTracker(0.5)
     tracker.observe(F, (10, 1), now=100.0)
-    tracker.mark_closed(F)
+    tracker.mark_closed(F, now=100.0)
     tracker.take(F)
     assert tracker.is_taken(F)
     assert tracker.due(101.0) == []
@@ -96,7 +96,7 @@ def test_an_ineligible_folder_is_never_due_however_stable() -> None:
     tracker = ReadinessTracker(0.5)
     tracker.observe(F, (1, 1), now=100.0, eligible=False)
     assert tracker.due(1000.0) == []
-    assert tracker.next_deadline() is None
+    assert tracker.next_deadline(1000.0) is None
     tracker.observe(F, (1, 1), now=1000.0, eligible=True)
     assert tracker.due(1000.0) == [F]
 
@@ -108,6 +108,78 @@ def test_forgotten_candidates_are_gone() -> None:
     tracker.forget(F)
     assert tracker.candidates() == [G]
     assert F not in tracker and len(tracker) == 1
+
+
+def test_a_file_held_open_by_its_writer_outlasts_the_debounce() -> None:
+    # A writer that pauses mid-file is not done: only its close, or the long timeout, counts.
+    tracker = ReadinessTracker(0.5, open_writer_timeout=60.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    tracker.mark_writing(F)
+    assert tracker.due(101.0) == []
+    assert tracker.next_deadline(101.0) == pytest.approx(160.0)
+    tracker.observe(F, (20, 2), now=102.0)  # more written after the pause
+    tracker.mark_closed(F, now=102.5)
+    assert tracker.due(102.5) == [F]
+
+
+def test_a_file_whose_writer_never_closes_is_taken_after_the_open_writer_timeout() -> None:
+    tracker = ReadinessTracker(0.5, open_writer_timeout=60.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    tracker.mark_writing(F)
+    assert tracker.due(159.9) == []
+    assert tracker.due(160.0) == [F]
+
+
+def test_the_open_writer_timeout_counts_from_the_last_change() -> None:
+    tracker = ReadinessTracker(0.5, open_writer_timeout=10.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    tracker.mark_writing(F)
+    tracker.observe(F, (20, 2), now=108.0)
+    assert tracker.due(110.0) == []
+    assert tracker.due(118.0) == [F]
+
+
+def test_the_open_writer_timeout_is_never_shorter_than_the_debounce() -> None:
+    assert ReadinessTracker(5.0, open_writer_timeout=1.0).open_writer_timeout == 5.0
+
+
+def test_a_close_waits_the_settle_time_and_a_write_in_it_starts_over() -> None:
+    tracker = ReadinessTracker(0.5, settle=1.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    tracker.mark_writing(F)
+    tracker.mark_closed(F, now=100.2)
+    assert tracker.due(100.5) == []
+    assert tracker.next_deadline(100.5) == pytest.approx(101.2)
+    tracker.mark_writing(F)  # the writer reopened it to append
+    tracker.observe(F, (30, 3), now=100.6)
+    assert tracker.due(101.2) == []  # neither the old close nor the debounce: it is open
+    tracker.mark_closed(F, now=101.5)
+    assert tracker.due(102.4) == []
+    assert tracker.due(102.5) == [F]
+
+
+def test_a_rename_in_is_ready_at_once_whatever_the_settle_time() -> None:
+    tracker = ReadinessTracker(0.5, settle=5.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    tracker.mark_finished(F, now=100.0)
+    assert tracker.due(100.0) == [F]
+
+
+def test_a_scanned_file_keeps_the_debounce_rule() -> None:
+    # No events showed a writer (a scan, or an observer without close events): stability.
+    tracker = ReadinessTracker(0.5, open_writer_timeout=60.0, settle=5.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    assert tracker.due(100.5) == [F]
+
+
+def test_a_released_file_waits_a_debounce_even_if_it_had_an_open_writer() -> None:
+    tracker = ReadinessTracker(0.5, open_writer_timeout=60.0)
+    tracker.observe(F, (10, 1), now=100.0)
+    tracker.mark_writing(F)
+    assert tracker.due(160.0) == [F]
+    tracker.take(F)
+    tracker.release(F, now=161.0)
+    assert tracker.due(161.5) == [F]
 
 
 # ---- names --------------------------------------------------------------------------------------

@@ -140,9 +140,14 @@ def _control_reply(body: Mapping[str, Any]) -> str:
 
 
 def _file_name(path: object) -> str:
-    """The last part of a path, whichever separator the station's OS used."""
+    """The last part of a path, whichever separator the station's OS used.
+
+    A path holding a ``/`` is a POSIX one, where a backslash is part of a name: a name that is
+    not UTF-8 arrives as ``caf\\xe9.json``, which must not be cut to ``xe9.json``.
+    """
     text = str(path)
-    return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or text
+    sep = "/" if "/" in text else "\\"
+    return text.rstrip(sep).rsplit(sep, 1)[-1] or text
 
 
 def _short_id(report_id: object) -> str:

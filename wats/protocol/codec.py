@@ -84,7 +84,8 @@ def encode(env: Envelope, *, max_bytes: int = MAX_FRAME_BYTES) -> bytes:
     except UnicodeEncodeError as exc:
         # A str that is not UTF-8: a file name decoded with surrogateescape (os.fsdecode of a
         # non-UTF-8 name). Publishing it must not kill the sender, so send it readable instead,
-        # its undecodable bytes as \xNN escapes (the consumer rescans the folder for the file).
+        # its undecodable bytes as \xNN escapes. That text names no file: a message whose
+        # receiver must find the file carries its exact bytes too (file.pending's path_bytes).
         printable = _printable(env.body)
         if printable == env.body:  # not in the body: nothing we can repair
             raise ProtocolError(

@@ -204,11 +204,18 @@ class FileDetected(Body):
 
 
 class FilePending(Body):
-    """A ready file was moved into the converter's pending folder: the converter's to take."""
+    """A ready file was moved into the converter's pending folder: the converter's to take.
+
+    ``path`` and ``source`` are for reading: a file name that is not UTF-8 travels with its
+    undecodable bytes as ``\\xNN`` text (see the codec), which names no file. For such a name
+    ``path_bytes`` carries the path's exact bytes (``os.fsencode``), so the converter finds the
+    file at once instead of at its next scan.
+    """
 
     converter: str
     path: str
     source: str
+    path_bytes: bytes | None = None
 
 
 class FileConverted(Body):

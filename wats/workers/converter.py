@@ -106,6 +106,15 @@ def symlink_refusal(path: Path) -> str | None:
     return None
 
 
+def _pending_path(body: Any) -> Path:
+    """The file a ``file.pending`` names: its exact bytes when the watcher sent them (a name
+    that is not UTF-8 arrives in ``path`` only as readable ``\\xNN`` text), else ``path``."""
+    raw = getattr(body, "path_bytes", None)
+    if isinstance(raw, bytes) and raw:
+        return Path(os.fsdecode(raw))
+    return Path(body.path)
+
+
 @dataclass
 class _Line:
     """One configured converter and the worker's bookkeeping for it."""
@@ -312,7 +321,7 @@ class ConverterWorker(Worker):
         line = self.lines.get(getattr(body, "converter", ""))
         if line is None:
             return
-        path = Path(body.path)
+        path = _pending_path(body)
         if path.parent == line.folders.pending and self._takes(path.name):
             if path.name not in line.active:
                 line.waiting.setdefault(path.name, None)

@@ -7,12 +7,15 @@ that everything after it works on complete files only, and so that the hand-over
 disk (DESIGN invariant 1), not a message that could be lost.
 
 Readiness. A file is ready when its writer closed it (inotify ``IN_CLOSE_WRITE``, seen as
-watchdog's ``FileClosedEvent``), when it was renamed into the folder (a rename is atomic: the
-content is complete), or when its size and mtime stayed the same for ``debounce_ms``
-(arg, default 500) — the fallback where close events do not exist (Windows, network shares) and
-for files found by a scan. A folder-kind converter takes sub-folders instead: one is ready when
-its readiness marker appears, or when it holds ``min_file_count`` files and has been stable for
-the debounce.
+watchdog's ``FileClosedEvent``; ``settle_after_close_ms`` later if set, default 0), when it was
+renamed into the folder (a rename is atomic: the content is complete), or when its size and
+mtime stayed the same for ``debounce_ms`` (arg, default 500) — the fallback where close events
+do not exist (Windows, polling, network shares) and for files found by a scan. A file that
+inotify showed being written, and not yet closed, is *open*: a writer that pauses longer than
+the debounce is not done, so such a file waits for its close, or — a safety net for a writer
+that hangs with the file open — for ``open_writer_timeout_seconds`` (default 60) of stability.
+A folder-kind converter takes sub-folders instead: one is ready when its readiness marker
+appears, or when it holds ``min_file_count`` files and has been stable for the debounce.
 
 Hand-over. A ready file is moved with :func:`wats.fsutil.durable_move` into the converter's
 pending folder (name kept; ``name (1).ext`` on a clash), then ``file.pending`` is published;
@@ -77,7 +80,9 @@ from wats.workers.base import Timer, Worker, handles
 
 __all__ = [
     "DEFAULT_DEBOUNCE_MS",
+    "DEFAULT_OPEN_WRITER_TIMEOUT_SECONDS",
     "DEFAULT_RESCAN_SECONDS",
+    "DEFAULT_SETTLE_AFTER_CLOSE_MS",
     "KeepLedger",
     "Observation",
     "ReadinessTracker",
@@ -93,6 +98,8 @@ __all__ = [
 ]
 
 DEFAULT_DEBOUNCE_MS = 500
+DEFAULT_OPEN_WRITER_TIMEOUT_SECONDS = 60.0
+DEFAULT_SETTLE_AFTER_CLOSE_MS = 0
 DEFAULT_RESCAN_SECONDS = 30.0
 DEFAULT_BATCH_SIZE = 200
 LEDGER_FILE = "watcher-kept.jsonl"
@@ -211,6 +218,8 @@ class _Candidate:
     changed_at: float
     eligible: bool
     closed: bool = False
+    closed_ready_at: float = 0.0  # a closed candidate is ready from then on (close + settle)
+    writing: bool = False  # a writer in the folder has it open: no close seen since its writes
     taken: bool = False
 
 
@@ -218,15 +227,30 @@ class ReadinessTracker:
     """Decides when a file (or folder) is finished, from observations fed to it.
 
     Pure bookkeeping — no filesystem access — so the rules are unit-testable with made-up
-    times: a candidate is ready once it is *eligible* (a folder may not be, yet) and either was
-    closed by its writer (or renamed in) since its last change, or its signature (size, mtime)
-    has not changed for ``debounce`` seconds. A change clears an earlier close: the writer came
-    back. ``take`` hands a ready candidate out once; ``forget`` drops it (moved or gone),
-    ``release`` puts it back (a move failed; try again after another debounce).
+    times. A candidate is never ready while it is not *eligible* (a folder may not be, yet) or
+    handed out. Otherwise it is ready:
+
+    - when it was *finished* (renamed in, a folder's marker appeared): at once;
+    - when its writer *closed* it: ``settle`` seconds after the close (default 0: at once), so
+      a writer that closes and reopens to append can be waited for;
+    - while a writer in the folder is known to have it open (:meth:`mark_writing`: events
+      showed it being written, no close yet): only after its signature stayed the same for
+      ``open_writer_timeout`` — a safety net for a writer that hangs; a pause mid-write is not
+      the end of the file;
+    - otherwise (found by a scan, no close events on this platform) once its signature
+      (size, mtime) has not changed for ``debounce`` seconds.
+
+    A change — a new signature or a write — clears an earlier close: the writer came back, and
+    the wait starts over. ``take`` hands a ready candidate out once; ``forget`` drops it (moved
+    or gone), ``release`` puts it back (a move failed; try again after another debounce).
     """
 
-    def __init__(self, debounce: float) -> None:
+    def __init__(
+        self, debounce: float, *, open_writer_timeout: float = 60.0, settle: float = 0.0
+    ) -> None:
         self.debounce = debounce
+        self.open_writer_timeout = max(open_writer_timeout, debounce)
+        self.settle = max(settle, 0.0)
         self._items: dict[Path, _Candidate] = {}
 
     def __len__(self) -> int:
@@ -251,39 +275,56 @@ class ReadinessTracker:
             return Observation.CHANGED
         return Observation.SAME
 
-    def mark_closed(self, key: Path) -> None:
-        """The writer closed ``key`` (or renamed it in): ready without waiting for stability."""
+    def mark_writing(self, key: Path) -> None:
+        """A writer in the folder created or wrote ``key`` and may still hold it open: wait for
+        its close (or the open-writer timeout), not for the short debounce."""
+        item = self._items.get(key)
+        if item is not None:
+            item.writing = True
+            item.closed = False
+
+    def mark_closed(self, key: Path, now: float) -> None:
+        """The writer closed ``key``: ready once ``settle`` has passed without a new write."""
+        self._close(key, now + self.settle)
+
+    def mark_finished(self, key: Path, now: float) -> None:
+        """``key`` is complete by construction (renamed in, marker seen): ready at once."""
+        self._close(key, now)
+
+    def _close(self, key: Path, ready_at: float) -> None:
         item = self._items.get(key)
         if item is not None:
             item.closed = True
+            item.writing = False
+            item.closed_ready_at = ready_at
+
+    def _ready_at(self, item: _Candidate) -> float | None:
+        """When ``item`` becomes ready under the rules above (None: not while it is as it is)."""
+        if item.taken or not item.eligible:
+            return None
+        if item.closed:
+            return item.closed_ready_at
+        if item.writing:
+            return item.changed_at + self.open_writer_timeout
+        return item.changed_at + self.debounce
 
     def due(self, now: float) -> list[Path]:
-        """Candidates worth a final look now: closed, or unchanged for the debounce."""
-        return [
-            key
-            for key, item in self._items.items()
-            if not item.taken
-            and item.eligible
-            and (item.closed or now - item.changed_at >= self.debounce)
-        ]
+        """Candidates worth a final look now: ready by the rules."""
+        return [key for key, item in self._items.items() if self._is_due(item, now)]
 
     def is_ready(self, key: Path, now: float) -> bool:
-        """``key`` is eligible, not handed out, and closed or stable for the debounce."""
+        """``key`` is tracked and ready by the rules at ``now``."""
         item = self._items.get(key)
-        return (
-            item is not None
-            and not item.taken
-            and item.eligible
-            and (item.closed or now - item.changed_at >= self.debounce)
-        )
+        return item is not None and self._is_due(item, now)
 
-    def next_deadline(self) -> float | None:
-        """When the earliest waiting candidate becomes stable (None: nobody is waiting)."""
-        times = [
-            item.changed_at + self.debounce
-            for item in self._items.values()
-            if not item.taken and item.eligible and not item.closed
-        ]
+    def _is_due(self, item: _Candidate, now: float) -> bool:
+        ready_at = self._ready_at(item)
+        return ready_at is not None and ready_at <= now
+
+    def next_deadline(self, now: float) -> float | None:
+        """When the earliest waiting candidate becomes ready, after ``now`` (None: nobody is
+        waiting). Candidates due already are the caller's to take now, not a timer's."""
+        times = [t for t in map(self._ready_at, self._items.values()) if t is not None and t > now]
         return min(times) if times else None
 
     def take(self, key: Path) -> None:
@@ -296,11 +337,13 @@ class ReadinessTracker:
         return item is not None and item.taken
 
     def release(self, key: Path, now: float) -> None:
-        """A move of ``key`` did not happen: wait another debounce before the next try."""
+        """A move of ``key`` did not happen: wait another debounce before the next try (the
+        move was tried because the file looked finished, so no open writer is assumed)."""
         item = self._items.get(key)
         if item is not None:
             item.taken = False
             item.closed = False
+            item.writing = False
             item.changed_at = now
 
     def forget(self, key: Path) -> None:
@@ -605,6 +648,20 @@ def _hand_over(move: _Move) -> _Moved:
         return _Moved(move, error=f"{type(exc).__name__}: {exc}")
 
 
+def _exact_path(path: Path) -> dict[str, bytes]:
+    """``path_bytes`` for a ``file.pending`` whose path is not UTF-8 (nothing otherwise).
+
+    Such a path reaches the bus as readable ``\\xNN`` text, not as the file's name; its bytes
+    let the converter find the file now rather than at its next scan.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return {"path_bytes": os.fsencode(text)}
+    return {}
+
+
 def _hand_over_all(moves: list[_Move]) -> list[_Moved]:
     results: list[_Moved] = []
     for move in moves:
@@ -620,10 +677,14 @@ def _hand_over_all(moves: list[_Move]) -> list[_Moved]:
 
 @dataclass
 class _FsEvent:
-    kind: str  # created | modified | closed | moved | deleted
+    kind: str  # created | modified | attrib | closed | moved | moved_in | deleted
     path: Path
     dest: Path | None
     is_directory: bool
+
+
+# What an event says about a file's writer (None: nothing, only look at the file again).
+Signal = Literal["created", "written", "closed", "finished"]
 
 
 _STOP_PUMP = object()
@@ -646,6 +707,67 @@ def _shorten_inotify_move_pairing() -> None:
         InotifyMoveEventGrouper.delay = INOTIFY_MOVE_PAIRING_SECONDS
 
 
+def _inotify_observer() -> BaseObserver | None:
+    """watchdog's inotify observer, reporting renames in and out of the watched tree as moves
+    (``generate_full_events``) rather than as "created"/"deleted"; None where there is none.
+
+    Why full events: a file renamed in from outside (a station writing elsewhere and renaming
+    in) must read as finished, not as a file some writer just created and may still fill.
+    """
+    if Observer.__name__ != "InotifyObserver":  # watchdog chose another: not Linux, no inotify
+        return None
+    # Imported only now: elsewhere the import itself can fail (watchdog checks the libc).
+    from watchdog.observers.inotify import InotifyObserver
+
+    observer: BaseObserver = InotifyObserver(generate_full_events=True)
+    return observer
+
+
+def _tells_writes_from_attributes() -> bool:
+    """watchdog reports a metadata change (``IN_ATTRIB``: chmod, utime) as its own "attrib"
+    event (watchdog 7+), so a "modified" event means data was written. Older versions report
+    both as "modified"; taking a copy's closing ``utime`` for a write would then hold the file
+    for the open-writer timeout, so open writers are not tracked there."""
+    from watchdog import events
+
+    return hasattr(events, "FileAttribEvent")
+
+
+def _event_path(raw: bytes | str) -> Path | None:
+    return Path(os.fsdecode(raw)) if raw else None
+
+
+def _fs_events(event: FileSystemEvent) -> list[_FsEvent]:
+    """The queue's form of a watchdog event (none: not one the watcher acts on).
+
+    A move with no source came from outside the watched tree (``moved_in``); one with no
+    destination left it, which for the watch folder is a deletion. A folder moved in brings its
+    content along, which watchdog reports only without full events: each entry in it is moved
+    in too (walked here, on the observer thread, as watchdog would).
+    """
+    kind = event.event_type
+    if kind in ("opened", "closed_no_write"):
+        return []
+    src, dest = _event_path(event.src_path), _event_path(event.dest_path)
+    if kind == "moved" and src is None:
+        kind, src, dest = "moved_in", dest, None
+    elif kind == "moved" and dest is None:
+        kind = "deleted"
+    if src is None:
+        return []
+    items = [_FsEvent(kind, src, dest, bool(event.is_directory))]
+    if kind == "moved_in" and event.is_directory:
+        items += [_FsEvent("moved_in", path, None, False) for path in _entries_below(src)]
+    return items
+
+
+def _entries_below(folder: Path) -> Iterator[Path]:
+    """Every file and folder under ``folder`` (symlinked folders not entered)."""
+    for root, dirs, files in os.walk(folder):
+        for name in [*dirs, *files]:
+            yield Path(root) / name
+
+
 class _Forwarder(FileSystemEventHandler):
     """watchdog's side: put each event on the queue (observer thread; nothing else)."""
 
@@ -653,17 +775,8 @@ class _Forwarder(FileSystemEventHandler):
         self.events = events
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
-        dest = os.fsdecode(event.dest_path) if event.dest_path else None
-        self.events.put(
-            _FsEvent(
-                event.event_type,
-                Path(os.fsdecode(event.src_path)),
-                Path(dest) if dest else None,
-                bool(event.is_directory),
-            )
-        )
+        for item in _fs_events(event):
+            self.events.put(item)
 
 
 @dataclass
@@ -681,8 +794,11 @@ class _Stats:
 class WatcherWorker(Worker):
     """Moves finished files from the watch folders into the pending folders (module docstring).
 
-    Args: ``debounce_ms`` (500), ``rescan_seconds`` (30), ``batch_size`` (moves per background
-    job, 200), ``observer`` (``"auto"`` = watchdog's best for the platform, ``"polling"``).
+    Args: ``debounce_ms`` (500), ``open_writer_timeout_seconds`` (60: how long a file a writer
+    holds open must be stable before it is taken without its close), ``settle_after_close_ms``
+    (0: how long after a close a file waits for its writer to come back), ``rescan_seconds``
+    (30), ``batch_size`` (moves per background job, 200), ``observer`` (``"auto"`` =
+    watchdog's best for the platform, ``"polling"``).
     """
 
     targets: list[WatchTarget]
@@ -690,10 +806,19 @@ class WatcherWorker(Worker):
     def setup(self) -> None:
         """Resolve the targets, start the observers, then scan at once and every interval."""
         self.debounce = float(self.args.get("debounce_ms", DEFAULT_DEBOUNCE_MS)) / 1000.0
+        self.open_writer_timeout = float(
+            self.args.get("open_writer_timeout_seconds", DEFAULT_OPEN_WRITER_TIMEOUT_SECONDS)
+        )
+        self.settle = (
+            float(self.args.get("settle_after_close_ms", DEFAULT_SETTLE_AFTER_CLOSE_MS)) / 1000.0
+        )
         self.rescan_interval = float(self.args.get("rescan_seconds", DEFAULT_RESCAN_SECONDS))
         self.batch_size = max(1, int(self.args.get("batch_size", DEFAULT_BATCH_SIZE)))
         self.targets = targets_from_config(self.config)
-        self.tracker = ReadinessTracker(self.debounce)
+        self.tracker = ReadinessTracker(
+            self.debounce, open_writer_timeout=self.open_writer_timeout, settle=self.settle
+        )
+        self._sees_writers = False  # set by _start_observer: close events and real writes
         self.stats = _Stats()
         self._owner: dict[Path, WatchTarget] = {}  # tracked candidate -> its converter
         # Refused candidates and what they looked like then: refused again silently while
@@ -719,6 +844,7 @@ class WatcherWorker(Worker):
             "watching",
             folders=[str(t.watch) for t in self.targets],
             debounce_ms=round(self.debounce * 1000),
+            open_writers_tracked=self._sees_writers,
         )
 
     def stop(self, reason: str = "requested") -> None:
@@ -747,13 +873,8 @@ class WatcherWorker(Worker):
     # ---- observers and the event pump -----------------------------------------------------
 
     def _start_observer(self) -> BaseObserver:
-        if self.args.get("observer") == "polling":
-            from watchdog.observers.polling import PollingObserver
-
-            observer: BaseObserver = PollingObserver(timeout=max(self.debounce / 2, 0.1))
-        else:
-            _shorten_inotify_move_pairing()
-            observer = Observer()
+        """Start the observer over every watch folder."""
+        observer = self._make_observer()
         handler = _Forwarder(self._events)
         recursive: dict[Path, bool] = {}
         for target in self.targets:
@@ -765,6 +886,21 @@ class WatcherWorker(Worker):
         observer.daemon = True
         observer.start()
         return observer
+
+    def _make_observer(self) -> BaseObserver:
+        """The observer asked for. Only inotify reports a writer's close, so only there is a
+        file seen being written held for its close (``_sees_writers``); elsewhere the debounce
+        alone decides, as a file being written looks the same as a finished one."""
+        if self.args.get("observer") == "polling":
+            from watchdog.observers.polling import PollingObserver
+
+            return PollingObserver(timeout=max(self.debounce / 2, 0.1))
+        _shorten_inotify_move_pairing()
+        inotify = _inotify_observer()
+        if inotify is None:
+            return Observer()
+        self._sees_writers = _tells_writes_from_attributes()
+        return inotify
 
     def _pump(self) -> None:
         if not self.stopping:
@@ -791,18 +927,30 @@ class WatcherWorker(Worker):
     def _handle_event(self, event: _FsEvent, now: float) -> None:
         if event.kind == "moved" and event.dest is not None:
             self._forget_path(event.path)
-            self._look_at(event.dest, now, closed=True)
+            self._look_at(event.dest, now, "finished")  # the rename is the finish line
+        elif event.kind == "moved_in":
+            self._look_at(event.path, now, "finished")
         elif event.kind == "deleted":
             self._forget_path(event.path)
         else:
-            self._look_at(event.path, now, closed=event.kind == "closed")
+            self._look_at(event.path, now, self._signal(event.kind))
+
+    def _signal(self, kind: str) -> Signal | None:
+        """What an event of this kind says about the file's writer."""
+        if kind == "closed":
+            return "closed"
+        if kind == "modified" and self._sees_writers:
+            return "written"  # data written through an open file: its close will follow
+        if kind == "created" and self._sees_writers:
+            return "created"
+        return None
 
     def _forget_path(self, path: Path) -> None:
         if path in self._owner and not self.tracker.is_taken(path):
             self.tracker.forget(path)
             self._owner.pop(path, None)
 
-    def _look_at(self, path: Path, now: float, *, closed: bool) -> None:
+    def _look_at(self, path: Path, now: float, signal: Signal | None = None) -> None:
         """An event touched ``path``: find the candidate it belongs to and observe it."""
         for target in self.targets:
             key = self._candidate_for(target, path)
@@ -813,9 +961,20 @@ class WatcherWorker(Worker):
                 continue
             if target.kind == "folder":
                 self._observe_folder(target, key, now)
-            elif self._observe_file(target, key, now) and closed:
-                self.tracker.mark_closed(key)
+            elif self._observe_file(target, key, now) and signal is not None:
+                self._mark(key, signal, now)
             return
+
+    def _mark(self, key: Path, signal: Signal, now: float) -> None:
+        if signal == "closed":
+            self.tracker.mark_closed(key, now)
+        elif signal == "finished":
+            self.tracker.mark_finished(key, now)
+        elif signal == "written" or self.tracker.signature(key)[0] == 0:
+            # A created file counts as open only while empty: watchdog also reports the files
+            # in a folder just created as created, and their writers may have closed them
+            # before the folder was watched. One still being written shows as written anyway.
+            self.tracker.mark_writing(key)
 
     def _candidate_for(self, target: WatchTarget, path: Path) -> Path | None:
         root = target.watch
@@ -891,7 +1050,7 @@ class WatcherWorker(Worker):
         seen = self.tracker.observe(path, signature, now, eligible=eligible)
         self._owner[path] = target
         if marker:
-            self.tracker.mark_closed(path)
+            self.tracker.mark_finished(path, now)
         if seen is Observation.NEW:
             self.stats.detected += 1
             self.publish(
@@ -1000,7 +1159,8 @@ class WatcherWorker(Worker):
         return True
 
     def _arm_check(self) -> None:
-        deadline = self.tracker.next_deadline()
+        now = time.time()
+        deadline = self.tracker.next_deadline(now)
         if deadline is None:
             return
         if self._check_at is not None and self._check_at <= deadline:
@@ -1008,7 +1168,7 @@ class WatcherWorker(Worker):
         if self._check_timer is not None:
             self._check_timer.cancel()
         self._check_at = deadline
-        self._check_timer = self.after(max(0.0, deadline - time.time()) + 0.005, self._on_check)
+        self._check_timer = self.after(max(0.0, deadline - now) + 0.005, self._on_check)
 
     def _on_check(self) -> None:
         self._check_timer = None
@@ -1053,6 +1213,7 @@ class WatcherWorker(Worker):
                         "converter": target.converter,
                         "path": str(result.dest),
                         "source": str(move.src),
+                        **_exact_path(result.dest),
                     },
                 )
             elif result.refused is not None:
@@ -1102,6 +1263,9 @@ class WatcherWorker(Worker):
             "tracking": len(self.tracker),
             "waiting_to_move": len(self._ready),
             "debounce_ms": round(self.debounce * 1000),
+            "open_writer_timeout_seconds": self.open_writer_timeout,
+            "open_writers_tracked": self._sees_writers,
+            "settle_after_close_ms": round(self.settle * 1000),
             "rescan_seconds": self.rescan_interval,
             "converters": [
                 {

@@ -474,3 +474,41 @@ def test_keep_mode_copies_and_does_not_take_a_file_twice(bus: BusHarness, tmp: P
         _pending_for(bus, watch / "k.json", since=mark)
         assert (pending / "k (1).json").read_text() == "v2 longer"
         assert (watch / "k.json").exists()
+
+
+# ---- converters that cannot be loaded --------------------------------------------------------
+
+
+def test_a_site_converter_that_cannot_load_leaves_the_other_folders_watched(
+    bus: BusHarness, tmp: Path
+) -> None:
+    """Its default patterns come from a sandbox (the watcher never imports site code); when it
+    cannot be loaded, only its own folder goes unwatched, with the reason in watcher.status."""
+    site = tmp / "site"
+    site.mkdir()
+    (site / "broken.py").write_text("raise RuntimeError('missing licence dongle')\n")
+    (site / "good.py").write_text(
+        "from wats.converters import ConverterBase, ConverterResult\n"
+        "class Good(ConverterBase):\n"
+        "    name = 'good'\n"
+        "    file_patterns = ('*.good',)\n"
+        "    def convert(self, source, context):\n"
+        "        return ConverterResult.fail('unused')\n"
+    )
+    config = _configure(bus, tmp, _json_converter(tmp))
+    data = config.model_dump()
+    data["paths"]["converters_dir"] = str(site)
+    data["converters"] += [
+        {"name": "broken", "converter": "broken.py", "watch_folder": str(tmp / "watch" / "b")},
+        {"name": "good", "converter": "good.py:Good", "watch_folder": str(tmp / "watch" / "g")},
+    ]
+    bus.write_config(ClientConfig.model_validate(data))
+    with _watcher(bus) as watcher:
+        watcher.wait_ready(timeout=30)
+        status = bus.request("watcher", "watcher.status").result
+        assert "missing licence dongle" in status["not_watched"]["broken"]
+        watched = {c["name"]: c["patterns"] for c in status["converters"]}
+        assert watched == {"json": ["*.json"], "good": ["*.good"]}
+        dropped = tmp / "watch" / "json" / "r.json"
+        dropped.write_text("{}")
+        _pending_for(bus, dropped)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -316,3 +317,40 @@ def test_a_durable_copy_of_a_folder_copies_the_tree(tmp_path: Path) -> None:
     durable_copy(src, tmp_path / "out" / "run")
     assert (tmp_path / "out" / "run" / "sub" / "x.csv").read_text() == "1"
     assert os.listdir(tmp_path / "out") == ["run"]
+
+
+def test_targets_ask_about_site_converters_only_when_their_patterns_are_needed(
+    tmp_path: Path,
+) -> None:
+    from wats.config.models import ClientConfig
+    from wats.workers.watcher import targets_from_config
+
+    asked: list[list[str]] = []
+
+    def describe(specs: list[str]) -> dict[str, Any]:
+        asked.append(specs)
+        return {"site.py": {"kind": "file", "file_patterns": ["*.dat"]}, "gone.py": "ImportError"}
+
+    def conv(name: str, spec: str, **more: Any) -> dict[str, Any]:
+        return {"name": name, "converter": spec, "watch_folder": str(tmp_path / name), **more}
+
+    config = ClientConfig.model_validate(
+        {
+            "paths": {"data_dir": str(tmp_path / "data")},
+            "converters": [
+                conv("json", "wsjf"),
+                conv("explicit", "pkg.mod:Conv", kind="file", file_patterns=["*.x"]),
+                conv("site", "site.py"),
+                conv("gone", "gone.py"),
+            ],
+        }
+    )
+    problems: dict[str, str] = {}
+    targets = targets_from_config(config, describe, problems)
+    assert asked == [["gone.py", "site.py"]]  # not the built-in, not the explicit one
+    assert {t.converter: t.file_patterns for t in targets} == {
+        "json": ("*.json",),
+        "explicit": ("*.x",),
+        "site": ("*.dat",),
+    }
+    assert problems == {"gone": "ImportError"}

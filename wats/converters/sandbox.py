@@ -327,6 +327,32 @@ class Sandbox:
         errors = answer.get("errors", {}) if answer else {"*": "fork server died"}
         return {str(k): str(v) for k, v in errors.items()}
 
+    def describe(self, specs: list[str]) -> dict[str, dict[str, Any] | str]:
+        """What each converter says of itself (``kind``, ``file_patterns``), or why it could
+        not be loaded: ``{spec: {"kind": ..., "file_patterns": [...]}}`` or ``{spec: error}``.
+
+        For the watcher, which needs a site converter's default patterns but must not import
+        the site's code into a process that holds bus sockets: the fork server imports it.
+        """
+        with self._lock:
+            self._ensure_started()
+            answer = self._exchange(
+                {"op": "preload", "specs": list(specs), "converters_dir": self._dir()},
+                time.monotonic() + _START_TIMEOUT + 30.0 * max(1, len(specs)),
+            )
+        if answer is None:
+            return {spec: "the converter sandbox died while loading it" for spec in specs}
+        errors, described = answer.get("errors", {}), answer.get("described", {})
+        result: dict[str, dict[str, Any] | str] = {}
+        for spec in specs:
+            if spec in errors:
+                result[spec] = str(errors[spec])
+            elif isinstance(described.get(spec), dict):
+                result[spec] = dict(described[spec])
+            else:
+                result[spec] = "the converter sandbox did not describe it"
+        return result
+
     def convert(
         self,
         converter_spec: str,
@@ -528,12 +554,17 @@ class _ForkServer:
 
     def preload(self, request: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, str] = {}
+        described: dict[str, dict[str, Any]] = {}
         for spec in request.get("specs", []):
             try:
-                self.load(str(spec), request.get("converters_dir"))
+                cls = self.load(str(spec), request.get("converters_dir"))
+                described[str(spec)] = {
+                    "kind": str(cls.kind),
+                    "file_patterns": [str(p) for p in cls.file_patterns],
+                }
             except BaseException as exc:
                 errors[str(spec)] = f"{type(exc).__name__}: {exc}"
-        return {"op": "preloaded", "errors": errors}
+        return {"op": "preloaded", "errors": errors, "described": described}
 
     def convert(self, request: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()

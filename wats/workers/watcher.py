@@ -54,7 +54,7 @@ import queue
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -63,10 +63,11 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from wats.config.builtins import BUILTIN_CONVERTERS
 from wats.config.folders import converter_folders, site_converters_dir
 from wats.config.models import ClientConfig
 from wats.converters.base import matches_patterns
-from wats.converters.loader import load_converter_class
+from wats.converters.loader import ConverterLoadError, load_converter_class
 from wats.fsutil import (
     atomic_write,
     durable_move,
@@ -163,10 +164,44 @@ class WatchTarget:
         return any(path == ex or ex in path.parents for ex in self.excluded)
 
 
-def targets_from_config(config: ClientConfig) -> list[WatchTarget]:
+ConverterDescriber = Callable[[list[str]], dict[str, dict[str, Any] | str]]
+"""Site converter specs -> what each says of itself (kind, file_patterns), or why it failed."""
+
+
+def describe_in_sandbox(config: ClientConfig) -> ConverterDescriber:
+    """Ask a converter sandbox's fork server, never this process, about a site's converters:
+    importing the site's code here would run it beside the watcher's bus sockets."""
+
+    def describe(specs: list[str]) -> dict[str, dict[str, Any] | str]:
+        from wats.converters.sandbox import Sandbox
+
+        with Sandbox(converters_dir=site_converters_dir(config)) as sandbox:
+            return sandbox.describe(specs)
+
+    return describe
+
+
+def targets_from_config(
+    config: ClientConfig,
+    describe: ConverterDescriber | None = None,
+    problems: dict[str, str] | None = None,
+) -> list[WatchTarget]:
     """One :class:`WatchTarget` per enabled file or folder converter (scheduled ones have
-    nothing to watch). Kind and patterns default to the converter class's own."""
+    nothing to watch). Kind and patterns default to the converter class's own.
+
+    A built-in class is imported here; a site's converter is described by ``describe`` (by
+    default in a sandbox). A converter that cannot be loaded is left out, with the reason in
+    ``problems``, so one broken site converter does not stop the others' folders from being
+    watched (the converter worker fails its files with the same reason).
+    """
     targets: list[WatchTarget] = []
+    needs_class = [
+        c for c in config.converters if c.enabled and (c.file_patterns is None or c.kind is None)
+    ]
+    site_specs = [c.converter for c in needs_class if c.converter.lower() not in BUILTIN_CONVERTERS]
+    described: dict[str, dict[str, Any] | str] = {}
+    if site_specs:
+        described = (describe or describe_in_sandbox(config))(sorted(set(site_specs)))
     for conv in config.converters:
         if not conv.enabled:
             continue
@@ -174,9 +209,13 @@ def targets_from_config(config: ClientConfig) -> list[WatchTarget]:
         patterns = tuple(conv.file_patterns or ())
         kind = conv.kind
         if conv.file_patterns is None or kind is None:
-            cls = load_converter_class(conv.converter, site_converters_dir(config))
-            patterns = patterns if conv.file_patterns is not None else tuple(cls.file_patterns)
-            kind = kind or cls.kind
+            own = _own_description(conv.converter, described)
+            if isinstance(own, str):
+                if problems is not None:
+                    problems[conv.name] = own
+                continue
+            patterns = patterns if conv.file_patterns is not None else own[1]
+            kind = kind or own[0]
         if kind not in ("file", "folder"):
             continue
         watch = folders.watch.resolve()
@@ -199,6 +238,22 @@ def targets_from_config(config: ClientConfig) -> list[WatchTarget]:
             )
         )
     return targets
+
+
+def _own_description(
+    spec: str, described: dict[str, dict[str, Any] | str]
+) -> tuple[str, tuple[str, ...]] | str:
+    """(kind, file patterns) the converter ``spec`` declares, or why it cannot be loaded."""
+    if spec.lower() in BUILTIN_CONVERTERS:
+        try:
+            cls = load_converter_class(spec)
+        except ConverterLoadError as exc:  # pragma: no cover - a broken installation
+            return str(exc)
+        return str(cls.kind), tuple(cls.file_patterns)
+    info = described.get(spec, "not described")
+    if isinstance(info, str):
+        return info
+    return str(info.get("kind", "file")), tuple(str(p) for p in info.get("file_patterns", ()))
 
 
 # ---- readiness ------------------------------------------------------------------------------
@@ -814,7 +869,15 @@ class WatcherWorker(Worker):
         )
         self.rescan_interval = float(self.args.get("rescan_seconds", DEFAULT_RESCAN_SECONDS))
         self.batch_size = max(1, int(self.args.get("batch_size", DEFAULT_BATCH_SIZE)))
-        self.targets = targets_from_config(self.config)
+        self.converter_problems: dict[str, str] = {}
+        self.targets = targets_from_config(self.config, problems=self.converter_problems)
+        for name, reason in self.converter_problems.items():
+            self.log.error(
+                "converter cannot be loaded; its folder is not watched",
+                converter=name,
+                error=reason,
+                hint="wats-supervisor converters list",
+            )
         self.tracker = ReadinessTracker(
             self.debounce, open_writer_timeout=self.open_writer_timeout, settle=self.settle
         )
@@ -1251,7 +1314,8 @@ class WatcherWorker(Worker):
 
     @handles("watcher.status")
     def status_command(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Counters and the folders watched, per converter."""
+        """Counters and the folders watched, per converter; ``not_watched``: converters that
+        cannot be loaded, with the reason."""
         return {
             "moved": self.stats.moved,
             "detected": self.stats.detected,
@@ -1280,6 +1344,7 @@ class WatcherWorker(Worker):
                 }
                 for t in self.targets
             ],
+            "not_watched": dict(self.converter_problems),
         }
 
     @handles("watcher.rescan")

@@ -107,7 +107,7 @@ def list_reports(
 ) -> None:
     """List queued reports: id, state, failed attempts, when queued, next attempt or last error.
 
-    ``failures`` counts the attempts that failed (a report uploaded at the first try shows 0).
+    'failures' counts the attempts that failed (a report uploaded at the first try shows 0).
     """
     if state is not None and state.lower() not in _STATES:
         typer.echo(f"error: --state must be one of {', '.join(_STATES)}", err=True)

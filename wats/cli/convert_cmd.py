@@ -203,7 +203,10 @@ def _reports(outcome: SandboxOutcome) -> list[Any]:
 def convert(
     file: Annotated[
         Path,
-        typer.Argument(help="The test-station file (or folder) to convert.", exists=True),
+        typer.Argument(
+            help="The test-station file to convert, or a run folder for a folder-kind converter.",
+            exists=True,
+        ),
     ],
     converter: Annotated[
         str | None,

@@ -169,7 +169,7 @@ def test_convert_of_a_folder_without_a_folder_converter_says_only_those_read_fol
     code, out, err = _run(str(folder), "--converter", "wsjf", "--config", str(_config(tmp_path)))
     assert code == 2 and out == ""
     assert "converter 'wsjf' is of kind 'file'" in err and "is a folder" in err
-    usage = CliRunner().invoke(app, ["convert", "--help"], terminal_width=200).output
+    usage = CliRunner().invoke(app, ["convert", "--help"], env={"COLUMNS": "200"}).output
     assert "or a run folder for a folder-kind converter" in usage
 
 

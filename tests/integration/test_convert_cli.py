@@ -138,3 +138,56 @@ def test_convert_without_converter_picks_the_owner_of_each_equipment_format(
     report = parse_report(json.loads(out))
     if serial is not None:
         assert report.sn == serial
+
+
+def test_convert_labels_the_result_confidence_apart_from_the_validate_one(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    # openhtf's validate() says 0.95 and its result (no part number) 0.90: a bare "confidence
+    # 0.90" under "validate() confidence 0.95" read as a contradiction
+    sample = samples_dir / "openhtf" / "openhtf163_hello_world_PASS.json"
+    code, _out, err = _run(str(sample), "--config", str(_config(tmp_path)))
+    assert code == 0, err
+    assert "validate() confidence 0.95" in err
+    assert "convert() result confidence 0.90 (validate() said 0.95)" in err
+    assert not any(line.startswith("confidence") for line in err.splitlines())
+    code, _out, err = _run(
+        str(sample), "--converter", "openhtf", "--config", str(_config(tmp_path))
+    )
+    assert code == 0, err
+    assert "convert() result confidence 0.90;" in err and "validate() said" not in err
+
+
+def test_convert_of_a_folder_without_a_folder_converter_says_only_those_read_folders(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    folder = samples_dir / "wsjf"
+    code, out, err = _run(str(folder), "--config", str(_config(tmp_path)))
+    assert code == 1 and out == ""
+    assert f"{folder} is a folder: only folder-kind converters" in err
+    assert "convert its files one by one" in err and "--converter NAME" in err
+    code, out, err = _run(str(folder), "--converter", "wsjf", "--config", str(_config(tmp_path)))
+    assert code == 2 and out == ""
+    assert "converter 'wsjf' is of kind 'file'" in err and "is a folder" in err
+    usage = CliRunner().invoke(app, ["convert", "--help"], env={"COLUMNS": "200"}).output
+    assert "or a run folder for a folder-kind converter" in usage
+
+
+def test_convert_of_a_folder_asks_the_configured_folder_kind_converters(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        '\n[[converters]]\nname = "burnin"\nconverter = "burnin_rack.py:BurnInRackConverter"\n'
+        'kind = "folder"\nwatch_folder = "in"\n',
+    )
+    site = PROJECT_ROOT / "configs" / "site-converters" / "burnin_rack.py"
+    (tmp_path / "site" / "burnin_rack.py").write_text(site.read_text("utf-8"), "utf-8")
+    run = tmp_path / "run-0042"
+    run.mkdir()
+    (run / "unit.txt").write_text("serial: SN-0042\npart: PSU-200\nrevision: B\n", "utf-8")
+    (run / "psu.csv").write_text(
+        "cycle,name,value,low,high,unit\n1,Output voltage,12.02,11.8,12.2,V\n", "utf-8"
+    )
+    code, out, err = _run(str(run), "--config", str(config))
+    assert code == 0, err
+    assert "using configured converter 'burnin'" in err
+    assert parse_report(json.loads(out)).sn == "SN-0042"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import typer
+from rich.text import Text
 from typer.testing import CliRunner
 
 from wats import __version__
-from wats.cli.main import app
+from wats.cli.main import app, flow_help
 
 
 def test_version_flag_prints_the_version_and_exits_zero() -> None:
@@ -21,3 +25,54 @@ def test_help_lists_every_command_group() -> None:
         assert command in result.output
     for command in ("config", "server", "version"):
         assert command in result.output
+
+
+def _commands() -> list[tuple[list[str], Any]]:
+    """Every command and group of the real app, with the words that invoke it."""
+    found: list[tuple[list[str], Any]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append((path, command))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_help_paragraph_is_one_line_so_the_terminal_wraps_it() -> None:
+    # docstrings are wrapped at 100 columns in the source; kept, those breaks split sentences
+    # wherever the terminal is not exactly that wide (status, convert, events --help...)
+    for path, command in _commands():
+        for paragraph in (command.help or "").split("\n\n"):
+            if not paragraph.startswith("\b"):
+                assert "\n" not in paragraph, f"{' '.join(path)}: {paragraph!r}"
+
+
+def test_status_help_keeps_a_sentence_on_one_line_on_a_wide_terminal() -> None:
+    result = CliRunner().invoke(app, ["status", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert any(
+        "Who is logged in where" in line and "not from the supervisor." in line
+        for line in result.output.splitlines()
+    ), result.output
+
+
+def test_no_help_text_is_taken_for_rich_markup() -> None:
+    # rich (typer's help renderer) reads "[bus]" as a style tag and drops it: "(default:  key_dir)"
+    texts = [
+        (" ".join(path) or "(root)", text)
+        for path, command in _commands()
+        for text in [command.help, *(getattr(p, "help", None) for p in command.params)]
+        if text
+    ]
+    for where, text in texts:
+        assert Text.from_markup(text).plain == text.replace("\\[", "["), where
+        assert "``" not in text, f"{where}: reST double backticks show literally: {text!r}"
+
+
+def test_flow_help_joins_lines_but_keeps_paragraphs_lists_and_verbatim_blocks() -> None:
+    text = "Title line.\n\nOne sentence\nwrapped.\n- item one\n- item two\n\n\bkept\nas is\f cut"
+    assert flow_help(text) == (
+        "Title line.\n\nOne sentence wrapped.\n- item one\n- item two\n\n\bkept\nas is\f cut"
+    )

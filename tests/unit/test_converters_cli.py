@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,16 @@ def test_list_without_config_shows_the_built_ins() -> None:
     assert result.exit_code == 0, result.output
     assert "wsjf" in result.output and "*.xml" in result.output
     assert "No converters configured" in result.output
+
+
+def test_list_lines_up_the_version_and_description_of_every_built_in() -> None:
+    # csv's "*.csv, *.txt, *.tsv" is wider than any fixed pattern column would be
+    result = CliRunner().invoke(app, ["converters", "list"])
+    assert result.exit_code == 0, result.output
+    rows = result.output.splitlines()[1 : 1 + len(BUILTIN_CONVERTERS)]
+    assert [row.split()[0] for row in rows] == list(BUILTIN_CONVERTERS)
+    version_columns = {re.search(r" v\d[\w.]* ", row).start() for row in rows}  # type: ignore[union-attr]
+    assert len(version_columns) == 1, "\n".join(rows)
 
 
 def test_list_json_shows_configured_converters_with_folders_station_and_source(

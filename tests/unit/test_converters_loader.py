@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PROJECT_ROOT
 from wats.converters import (
+    BUILTIN_CONVERTERS,
     ConverterBase,
     ConverterLoadError,
     builtin_converters,
@@ -159,3 +161,12 @@ def test_a_converter_without_a_name_is_refused(tmp_path: Path) -> None:
     _write(tmp_path / "nameless.py", body)
     with pytest.raises(ConverterLoadError, match="must set the class attribute name"):
         load_converter_class("nameless.py", tmp_path)
+
+
+def test_configuration_docs_name_every_built_in_converter() -> None:
+    # the `converter` key's row is where a user looks up what a built-in name may be
+    docs = (PROJECT_ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = docs.split("### `[[converters]]`", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith("| `converter` |"))
+    missing = [name for name in BUILTIN_CONVERTERS if f"`{name}`" not in row]
+    assert not missing, f"docs/configuration.md `converter` row lacks {missing}"

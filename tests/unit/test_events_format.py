@@ -202,6 +202,21 @@ def test_converted_file_counts_reports_and_warnings() -> None:
     assert text == "run.xml → 2 reports (wsxf), confidence 0.90, 2 warnings"
 
 
+def test_file_names_keep_a_backslash_that_is_part_of_a_posix_name() -> None:
+    # a non-UTF-8 name reaches the bus escaped as "bad\\xffname.json"; on POSIX a backslash is
+    # an ordinary character of a name, never a separator
+    for path, name in [
+        ("/srv/in/bad\\xffname.json", "bad\\xffname.json"),
+        ("/srv/in/a\\b.json", "a\\b.json"),
+        ("/srv/in/run.json/", "run.json"),
+        ("C:\\out\\run.xml", "run.xml"),
+        ("c:/out/sub\\run.xml", "run.xml"),
+        ("\\\\server\\share\\in\\run.xml", "run.xml"),
+    ]:
+        body = {"converter": "wsjf", "path": path}
+        assert describe("file.pending", body) == f"{name} → pending (wsjf)", path
+
+
 def test_poison_file_is_marked() -> None:
     text = describe("file.failed", {
         "converter": "wsjf", "path": "x.json", "reason": "crash", "error_file": "x.json.error",

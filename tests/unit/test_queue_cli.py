@@ -132,7 +132,7 @@ def test_retry_needs_exactly_one_of_an_id_or_all_failed(config: Path) -> None:
     assert invoke(config, "retry", str(uuid.uuid4()), "--all-failed").exit_code == 2
 
 
-def test_purge_completed_honours_max_count_and_by_default_deletes_all(
+def test_purge_completed_honours_max_count_and_all_deletes_every_completed(
     config: Path, queue: ReportQueue
 ) -> None:
     done = [add(queue) for _ in range(4)]
@@ -145,9 +145,33 @@ def test_purge_completed_honours_max_count_and_by_default_deletes_all(
     assert result.exit_code == 0 and "deleted 3 completed report(s)" in result.output
     assert [i.id for i in queue.list("completed")] == [done[-1]]
     assert "deleted 0" in invoke(config, "purge-completed", "--max-age-days", "36500").output
-    assert "deleted 1" in invoke(config, "purge-completed").output
+    assert "deleted 1" in invoke(config, "purge-completed", "--all").output
     assert queue.counts() == QueueCounts(pending=1, failed=0, completed=0)
     assert queue.get(pending) is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--max-age-days", "0"], "--max-age-days must be more than 0"),
+        (["--max-age-days", "-1"], "--max-age-days must be more than 0"),
+        (["--max-count", "0"], "--max-count must be 1 or more"),
+        ([], "give --all"),
+        (["--all", "--max-count", "5"], "give it alone"),
+    ],
+)
+def test_purge_completed_refuses_zero_limits_and_unstated_intent_deleting_nothing(
+    config: Path, queue: ReportQueue, args: list[str], says: str
+) -> None:
+    # in the config 0 means "no limit"; here it must not quietly mean "delete everything"
+    done = add(queue)
+    queue.mark_uploaded(done)
+    result = invoke(config, "purge-completed", *args)
+    assert result.exit_code == 2
+    assert says in result.stderr
+    if "must be" in says:
+        assert "--all" in result.stderr  # says how to delete everything on purpose
+    assert queue.counts().completed == 1
 
 
 def test_queue_list_runs_as_a_real_command_without_a_supervisor(

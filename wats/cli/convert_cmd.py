@@ -7,7 +7,8 @@ the server would receive.
 
 Without ``--converter`` every candidate (configured converters first, then the built-ins) is
 asked ``validate()`` in the sandbox and the most confident one converts; the choice and the
-runners-up are printed on stderr so the user sees why.
+runners-up are printed on stderr so the user sees why. A folder is one source only to folder-kind
+converters (the ones that read a run folder as a whole), so for a folder only those are asked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from wats.api.models.codec import describe_validation_error
 from wats.api.station import Station
 from wats.cli.main import app
 from wats.cli.options import ConfigOption, InstanceOption
-from wats.config import ClientConfig, site_converters_dir
+from wats.config import ClientConfig, ConverterConfig, site_converters_dir
 from wats.config.paths import InstancePaths
 from wats.converters import BUILTIN_CONVERTERS, ConverterLoadError, load_converter_class
 from wats.converters.identity import content_hash
@@ -37,6 +38,8 @@ EXIT_CONVERSION_FAILED = 1
 EXIT_USAGE = 2
 DEFAULT_REJECT = 0.2
 """Below this ``validate()`` confidence a converter is not considered to know the file."""
+FOLDER_KINDS = ("folder", "scheduled")
+"""Converter kinds whose source is a folder (``ConverterSource`` of a folder), not a file."""
 
 
 @dataclass
@@ -48,17 +51,35 @@ class _Candidate:
     arguments: dict[str, Any] = field(default_factory=dict)
     station: Station | None = None
     configured: bool = False
+    kind: str | None = None
+    """The configured ``kind`` (None: the converter class's own)."""
+
+
+def _configured(cfg: ClientConfig, conv: ConverterConfig) -> _Candidate:
+    return _Candidate(
+        label=conv.name,
+        spec=conv.converter,
+        arguments=dict(conv.arguments),
+        station=cfg.station_for(conv),
+        configured=True,
+        kind=conv.kind,
+    )
+
+
+def _kind(candidate: _Candidate, code_dir: Path) -> str | None:
+    """The kind the pipeline would run ``candidate`` as; None if its class does not load (the
+    sandbox then reports why, as it does for any candidate)."""
+    if candidate.kind is not None:
+        return candidate.kind
+    try:
+        return load_converter_class(candidate.spec, code_dir).kind
+    except ConverterLoadError:
+        return None
 
 
 def _candidates(cfg: ClientConfig) -> list[_Candidate]:
     found = [
-        _Candidate(
-            label=conv.name,
-            spec=conv.converter,
-            arguments=dict(conv.arguments),
-            station=cfg.station_for(conv),
-            configured=True,
-        )
+        _configured(cfg, conv)
         for conv in cfg.converters
         if conv.enabled and conv.kind in (None, "file")
     ]
@@ -71,17 +92,38 @@ def _candidates(cfg: ClientConfig) -> list[_Candidate]:
     return found
 
 
+def _folder_candidates(cfg: ClientConfig, code_dir: Path) -> list[_Candidate]:
+    """The converters that take a folder as one source: enabled configured ones of a folder
+    kind (configured, or their class's), then any built-in of such a kind."""
+    found = [
+        candidate
+        for candidate in (_configured(cfg, conv) for conv in cfg.converters if conv.enabled)
+        if _kind(candidate, code_dir) in FOLDER_KINDS
+    ]
+    configured_specs = {c.spec.lower() for c in found}
+    found += [
+        candidate
+        for candidate in (_Candidate(label=name, spec=name) for name in BUILTIN_CONVERTERS)
+        if candidate.spec not in configured_specs and _kind(candidate, code_dir) in FOLDER_KINDS
+    ]
+    return found
+
+
 def _named(cfg: ClientConfig, name: str) -> _Candidate:
     for conv in cfg.converters:
         if conv.name == name:
-            return _Candidate(
-                label=conv.name,
-                spec=conv.converter,
-                arguments=dict(conv.arguments),
-                station=cfg.station_for(conv),
-                configured=True,
-            )
+            return _configured(cfg, conv)
     return _Candidate(label=name, spec=name)
+
+
+def _folder_hint(path: Path) -> str:
+    """Why a folder found no converter, and what to do instead: a user who reads "file (or
+    folder)" may expect the folder's files to be converted one by one, which is not so."""
+    return (
+        f'{path} is a folder: only folder-kind converters (kind = "folder") read a '
+        "folder as one source; convert its files one by one, or pass --converter NAME of a "
+        "folder-kind converter"
+    )
 
 
 def _context(cfg: ClientConfig, candidate: _Candidate, **extra: Any) -> dict[str, Any]:
@@ -103,7 +145,9 @@ def _say(message: str) -> None:
 
 def _pick(
     sandbox: Sandbox, cfg: ClientConfig, candidates: list[_Candidate], path: Path
-) -> _Candidate:
+) -> tuple[_Candidate, float]:
+    """The most confident candidate and its ``validate()`` confidence (exit 1 if none knows
+    ``path``)."""
     scores: list[tuple[float, int, _Candidate]] = []
     for order, candidate in enumerate(candidates):
         outcome = sandbox.convert(
@@ -117,6 +161,8 @@ def _pick(
     if not scores or scores[0][0] < DEFAULT_REJECT:
         best = f" (best: {scores[0][2].label} at {scores[0][0]:.2f})" if scores else ""
         _say(f"error: no converter recognises {path.name}{best}; name one with --converter")
+        if path.is_dir():
+            _say(_folder_hint(path))
         raise typer.Exit(EXIT_CONVERSION_FAILED)
     confidence, _, chosen = scores[0]
     others = ", ".join(f"{c.label} {score:.2f}" for score, _, c in scores[1:])
@@ -125,7 +171,7 @@ def _pick(
         f"using {kind} {chosen.label!r}: validate() confidence {confidence:.2f}, the highest"
         + (f" (others: {others})" if others else "")
     )
-    return chosen
+    return chosen, confidence
 
 
 def _report_failure(outcome: SandboxOutcome, label: str) -> None:
@@ -157,7 +203,10 @@ def _reports(outcome: SandboxOutcome) -> list[Any]:
 def convert(
     file: Annotated[
         Path,
-        typer.Argument(help="The test-station file (or folder) to convert.", exists=True),
+        typer.Argument(
+            help="The test-station file to convert, or a run folder for a folder-kind converter.",
+            exists=True,
+        ),
     ],
     converter: Annotated[
         str | None,
@@ -179,19 +228,35 @@ def convert(
     is exactly what would be queued. Messages (which converter, warnings, errors) go to stderr,
     the report to stdout. Exit code 1 when no converter recognises the file or the conversion
     fails (the reason is printed, as it would be in the error file).
+
+    A folder is converted as one source, by a folder-kind converter (kind = "folder"), never
+    file by file.
     """
     from wats.cli.config_cmd import load_config_or_exit
 
     cfg, _source = load_config_or_exit(config, instance)
     code_dir = site_converters_dir(cfg)
     path = file.resolve()
+    validated: float | None = None  # validate()'s confidence, when it picked the converter
     with Sandbox(converters_dir=code_dir) as sandbox:
         try:
             if converter is not None:
                 chosen = _named(cfg, converter)
-                load_converter_class(chosen.spec, code_dir)  # a clear error before forking
+                loaded = load_converter_class(chosen.spec, code_dir)  # a clear error first
+                kind = chosen.kind or loaded.kind
+                if path.is_dir() and kind not in FOLDER_KINDS:
+                    _say(f"error: converter {chosen.label!r} is of kind {kind!r}, for files")
+                    _say(_folder_hint(path))
+                    raise typer.Exit(EXIT_USAGE)
+            elif path.is_dir():
+                folder_candidates = _folder_candidates(cfg, code_dir)
+                if not folder_candidates:
+                    _say("error: no folder-kind converter is configured or built in")
+                    _say(_folder_hint(path))
+                    raise typer.Exit(EXIT_CONVERSION_FAILED)
+                chosen, validated = _pick(sandbox, cfg, folder_candidates, path)
             else:
-                chosen = _pick(sandbox, cfg, _candidates(cfg), path)
+                chosen, validated = _pick(sandbox, cfg, _candidates(cfg), path)
         except ConverterLoadError as exc:
             _say(f"error: {exc}")
             raise typer.Exit(EXIT_USAGE) from None
@@ -209,7 +274,12 @@ def convert(
     for warning in outcome.warnings:
         _say(f"warning: {warning}")
     if outcome.confidence < 1.0:
-        _say(f"confidence {outcome.confidence:.2f}")
+        # two numbers from two calls: say which is which, or they read as a contradiction
+        said = f" (validate() said {validated:.2f})" if validated is not None else ""
+        _say(
+            f"convert() result confidence {outcome.confidence:.2f}{said}; the pipeline checks "
+            "this one against the converter's alarm_threshold and reject_threshold"
+        )
     reports = _reports(outcome)
     if not reports:
         _say(f"{chosen.label} returned no reports for {path.name}")

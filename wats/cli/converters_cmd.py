@@ -125,12 +125,15 @@ def _patterns(patterns: list[str] | None) -> str:
 
 def _print(builtin: list[dict[str, Any]], configured: list[dict[str, Any]], code_dir: Path) -> None:
     lines = ["Built-in converters:"]
-    width = max((len(row["name"]) for row in builtin), default=8)
-    for row in builtin:
-        lines.append(
-            f"  {row['name']:<{width}} {row['kind']:<6} {_patterns(row['file_patterns']):<16} "
-            f"v{row['version']}  {row['description']}"
-        )
+    # every column as wide as its widest cell, so a long pattern list never shifts a row
+    names = [row["name"] for row in builtin]
+    kinds = [row["kind"] for row in builtin]
+    patterns = [_patterns(row["file_patterns"]) for row in builtin]
+    versions = [f"v{row['version']}" for row in builtin]
+    widths = [max(map(len, column), default=0) for column in (names, kinds, patterns, versions)]
+    for row, *cells in zip(builtin, names, kinds, patterns, versions, strict=True):
+        padded = " ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+        lines.append(f"  {padded}  {row['description']}")
     lines.append("")
     if not configured:
         lines.append("No converters configured (add [[converters]] tables; see configs/hub.toml).")

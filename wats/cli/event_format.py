@@ -7,9 +7,11 @@ two commands can never describe the same event differently.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Callable, Mapping
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Protocol
 
 
@@ -139,15 +141,22 @@ def _control_reply(body: Mapping[str, Any]) -> str:
     return f"error {error.get('code')}: {error.get('reason')}"
 
 
-def _file_name(path: object) -> str:
-    """The last part of a path, whichever separator the station's OS used.
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+"""A drive (``C:\\``, ``C:/``) or UNC (``\\\\server``) prefix: a path a Windows station wrote."""
 
-    A path holding a ``/`` is a POSIX one, where a backslash is part of a name: a name that is
-    not UTF-8 arrives as ``caf\\xe9.json``, which must not be cut to ``xe9.json``.
+
+def _file_name(path: object) -> str:
+    """The last part of a path, by the rules of the OS that wrote it.
+
+    On POSIX only ``/`` separates, and ``\\`` is an ordinary character of a name (also the one
+    a non-UTF-8 name shows once escaped, ``bad\\xffname.json``), so splitting on it would cut
+    the name. A path from a Windows station (a remote hub's events) is recognised by its
+    drive or UNC prefix and split on both separators, as Windows does.
     """
     text = str(path)
-    sep = "/" if "/" in text else "\\"
-    return text.rstrip(sep).rsplit(sep, 1)[-1] or text
+    windows = _WINDOWS_PATH.match(text) is not None
+    name = PureWindowsPath(text).name if windows else PurePosixPath(text).name
+    return name or text
 
 
 def _short_id(report_id: object) -> str:

@@ -50,7 +50,7 @@ def generate(
     ] = "client",
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Folder for the pair (default: [bus] key_dir)."),
+        typer.Option("--dir", help="Folder for the pair (default: \\[bus] key_dir)."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing pair of that name.")
@@ -89,7 +89,7 @@ def authorize(
     ] = None,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Authorized-keys folder (default: [bus] authorized_keys)."),
+        typer.Option("--dir", help="Authorized-keys folder (default: \\[bus] authorized_keys)."),
     ] = None,
     config: ConfigOption = None,
     instance: InstanceOption = None,
@@ -114,7 +114,7 @@ def revoke(
     ],
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Authorized-keys folder (default: [bus] authorized_keys)."),
+        typer.Option("--dir", help="Authorized-keys folder (default: \\[bus] authorized_keys)."),
     ] = None,
     config: ConfigOption = None,
     instance: InstanceOption = None,

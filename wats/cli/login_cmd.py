@@ -44,7 +44,7 @@ def _fail(message: str, code: int = EXIT_FAILED) -> typer.Exit:
 def login_command(
     url: Annotated[
         str | None,
-        typer.Option("--url", help="WATS server URL (default: [server] url of the config)."),
+        typer.Option("--url", help="WATS server URL (default: \\[server] url of the config)."),
     ] = None,
     username: Annotated[
         str | None, typer.Option("--username", "-u", help="User name (prompted if not given).")

@@ -6,6 +6,8 @@ of contents rather than a pile of commands.
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Annotated
 
 import typer
@@ -61,7 +63,57 @@ def _register_commands() -> None:
         supervisor_cmd,
     )
 
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def flow_help(text: str) -> str:
+    """``text`` with each paragraph's lines joined, so the help renderer can wrap it.
+
+    Docstrings are wrapped at the source's line length, but typer's rich help keeps the single
+    line breaks of every paragraph after the first: at any terminal width but the source's,
+    lines then broke mid-sentence. Paragraphs (blank-line separated) stay; a paragraph starting
+    with ``\\b`` keeps its lines, as click's convention says, and so does a line starting a
+    list item (``- `` or ``* ``). Anything after ``\\f`` (click's cut-off) is left alone.
+    """
+    head, cut, tail = text.partition("\f")
+    paragraphs = []
+    for paragraph in _PARAGRAPH_BREAK.split(inspect.cleandoc(head)):
+        if paragraph.startswith("\b"):
+            paragraphs.append(paragraph)
+            continue
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            stripped = line.strip()
+            if lines and not stripped.startswith(("- ", "* ")):
+                lines[-1] = f"{lines[-1]} {stripped}"
+            else:
+                lines.append(stripped)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs) + cut + tail
+
+
+def _flow_command_help(group: typer.Typer) -> None:
+    """Give every command and sub-group of ``group`` flowing help (see :func:`flow_help`).
+
+    Done once here, after every module registered its commands, so no command's docstring has
+    to be written as one long line and none can be forgotten.
+    """
+    for command in group.registered_commands:
+        text = command.help if command.help is not None else inspect.getdoc(command.callback)
+        if isinstance(text, str):
+            command.help = flow_help(text)
+    for sub in group.registered_groups:
+        if isinstance(sub.help, str):
+            sub.help = flow_help(sub.help)
+        if sub.typer_instance is not None:
+            if isinstance(sub.typer_instance.info.help, str):
+                sub.typer_instance.info.help = flow_help(sub.typer_instance.info.help)
+            _flow_command_help(sub.typer_instance)
+
+
 _register_commands()
+_flow_command_help(app)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def list_reports(
 ) -> None:
     """List queued reports: id, state, failed attempts, when queued, next attempt or last error.
 
-    ``failures`` counts the attempts that failed (a report uploaded at the first try shows 0).
+    'failures' counts the attempts that failed (a report uploaded at the first try shows 0).
     """
     if state is not None and state.lower() not in _STATES:
         typer.echo(f"error: --state must be one of {', '.join(_STATES)}", err=True)
@@ -192,17 +192,55 @@ def retry(
 def purge_completed(
     max_age_days: Annotated[
         float | None,
-        typer.Option("--max-age-days", min=0, help="Delete completed reports older than this."),
+        typer.Option(
+            "--max-age-days",
+            help="Delete completed reports uploaded more than this many days ago (> 0).",
+            show_default=False,
+        ),
     ] = None,
     max_count: Annotated[
         int | None,
-        typer.Option("--max-count", min=0, help="Keep only this many (the newest)."),
+        typer.Option(
+            "--max-count",
+            help="Keep only this many completed reports, the newest (1 or more).",
+            show_default=False,
+        ),
     ] = None,
+    purge_all: Annotated[
+        bool, typer.Option("--all", help="Delete every completed report.")
+    ] = False,
     config: ConfigOption = None,
     instance: InstanceOption = None,
 ) -> None:
-    """Delete completed reports (all of them unless a limit is given). Pending and failed stay."""
+    """Delete completed reports: every one (--all), or those beyond an age or count limit.
+
+    Pending and failed reports stay. Give --all, or --max-age-days and/or --max-count.
+    """
+    _check_purge_limits(max_age_days, max_count, purge_all)
     _, _, queue = _open(config, instance)
     max_age_s = max_age_days * 86400.0 if max_age_days is not None else None
     removed = queue.purge_completed(max_count=max_count, max_age_s=max_age_s)
     typer.echo(f"deleted {removed} completed report(s)")
+
+
+def _check_purge_limits(max_age_days: float | None, max_count: int | None, purge_all: bool) -> None:
+    """Refuse a purge whose meaning could surprise, before anything is deleted.
+
+    In the config, ``completed_max_age_days = 0`` and ``completed_max_count = 0`` mean "no
+    limit", so a 0 here must not silently mean the opposite (delete everything). Deleting
+    everything is a deliberate ``--all``, and a bare command (which once deleted everything)
+    now asks for one.
+    """
+    limited = max_age_days is not None or max_count is not None
+    problem = ""
+    if purge_all and limited:
+        problem = "--all deletes every completed report: give it alone, without limits"
+    elif not purge_all and not limited:
+        problem = "give --all to delete every completed report, or --max-age-days / --max-count"
+    elif max_age_days is not None and not max_age_days > 0:
+        problem = "--max-age-days must be more than 0 (to delete every completed report: --all)"
+    elif max_count is not None and max_count < 1:
+        problem = "--max-count must be 1 or more (to delete every completed report: --all)"
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)

@@ -24,6 +24,15 @@ _STATUS_WORDS = {
 }
 
 
+def _block(prefix: str, text: str) -> list[str]:
+    """``prefix`` and ``text``, with each further line of ``text`` indented to start under its
+    first one: text from a station (step report text, a validator description) often spans
+    lines, and a continuation at column 0 would break the tree's indentation."""
+    first, *rest = text.splitlines() or [""]
+    pad = " " * len(prefix)
+    return [prefix + first, *((pad + line).rstrip() for line in rest)]
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "-"
@@ -63,15 +72,15 @@ def _step_lines(step: StepBase, depth: int) -> Iterable[str]:
     status = _STATUS_WORDS.get(getattr(step.status, "value", str(step.status)), str(step.status))
     timing = f"  {step.tot_time:.3g} s" if step.tot_time is not None else ""
     measured = _measurements(step)
-    head = f"{indent}- [{status}] {step.name}  ({step.step_type}){timing}"
-    if len(measured) == 1:
-        yield f"{head}  = {measured[0]}"
+    head = _block(f"{indent}- ", f"[{status}] {step.name}  ({step.step_type}){timing}")
+    if len(measured) == 1 and len(head) == 1 and "\n" not in measured[0]:
+        yield f"{head[0]}  = {measured[0]}"
     else:
-        yield head
+        yield from head
         for line in measured:
-            yield f"{indent}    = {line}"
+            yield from _block(f"{indent}    = ", line)
     if step.report_text:
-        yield f"{indent}    text: {step.report_text.strip()[:200]}"
+        yield from _block(f"{indent}    text: ", step.report_text.strip()[:200])
     if step.chart is not None:
         yield f"{indent}    chart: {step.chart.label or ''} ({len(step.chart.series)} series)"
     if isinstance(step, SequenceCallStep):
@@ -108,7 +117,7 @@ def format_report_tree(report: UUTReport | UURReport) -> str:
             lines.append("  " + "   ".join(f for f in facts if f))
     for info in report.misc_infos:
         value = info.text if info.text is not None else info.numeric
-        lines.append(f"  misc {info.description}: {'' if value is None else value}")
+        lines.extend(_block(f"  misc {info.description}: ", "" if value is None else str(value)))
     for unit in report.sub_units:
         lines.append(f"  sub-unit {unit.part_type}: {unit.pn} {unit.sn} rev {unit.rev}")
     for data in report.binary_data:

@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Container
 from pathlib import Path
 
 __all__ = [
@@ -321,7 +322,9 @@ def _fsync_tree(root: Path) -> None:
         fsync_dir(folder)
 
 
-def unique_destination(folder: str | os.PathLike[str], name: str) -> Path:
+def unique_destination(
+    folder: str | os.PathLike[str], name: str, taken: Container[Path] = ()
+) -> Path:
     """``folder/name``, or ``folder/stem (1).suffix``, ``(2)``... if that name is taken.
 
     ``name`` must be a single file name (no separator, not ``..``): else
@@ -329,12 +332,13 @@ def unique_destination(folder: str | os.PathLike[str], name: str) -> Path:
 
     Keeps a second file of the same name from replacing the first. Not a reservation: a
     concurrent writer could take the name between this check and the move, so one process
-    should own each destination folder (as each worker owns its folders).
+    should own each destination folder (as each worker owns its folders). ``taken``: names that
+    count as taken though nothing is there yet (the owner's own reservations).
     """
     base = Path(folder)
     _check_component(name)
     candidate = base / name
-    if not _exists(candidate):
+    if candidate not in taken and not _exists(candidate):
         return candidate
     stem, suffix = _split_suffix(name)
     counter = 1
@@ -342,7 +346,7 @@ def unique_destination(folder: str | os.PathLike[str], name: str) -> Path:
         marker = f" ({counter})"
         room = MAX_NAME_BYTES - len(marker) - len(suffix.encode("utf-8", "surrogateescape"))
         candidate = base / f"{_cut_to_bytes(stem, room)}{marker}{suffix}"
-        if not _exists(candidate):
+        if candidate not in taken and not _exists(candidate):
             return candidate
         counter += 1
 

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,9 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
             assert facts["reason"] == reason
             assert facts["attempts"] == 1
             assert facts["message"]
+            stamped = datetime.fromisoformat(facts["at_iso"])
+            assert abs(stamped.timestamp() - facts["at"]) < 0.002
+            assert stamped.utcoffset() == timedelta(0)
             assert not (pending(config, name) / f"{name}.txt").exists()
         raised = json.loads(error_file(config, "raises", "raises.txt").read_text())
         assert raised["exception"] == "ValueError" and "Traceback" in raised["traceback"]
@@ -219,6 +223,10 @@ def test_reports_carry_derived_ids_and_the_station_identity(bus: BusHarness, tmp
             report = item.report
             assert report["machineName"] == "st-1"
             assert (report["location"], report["purpose"]) == ("lab", "test")
+            # the queue points at the source where it now is, not at pending/
+            assert item.meta.source_file == event.body["path"]
+            assert Path(item.meta.source_file).parent == folders_of(config, "good").done
+            assert Path(item.meta.source_file).is_file()
     finally:
         worker.terminate()
 

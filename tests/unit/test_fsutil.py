@@ -216,6 +216,15 @@ def test_unique_destination_numbers_a_taken_name_before_the_suffix(tmp_path: Pat
     assert unique_destination(tmp_path, ".hidden") == tmp_path / ".hidden (1)"
 
 
+def test_unique_destination_skips_names_reserved_but_not_yet_written(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("1")
+    reserved = {tmp_path / "a (1).json"}
+    assert unique_destination(tmp_path, "a.json", taken=reserved) == tmp_path / "a (2).json"
+    assert unique_destination(tmp_path, "b.json", taken={tmp_path / "b.json"}) == (
+        tmp_path / "b (1).json"
+    )
+
+
 def test_stale_temp_files_are_removed_and_fresh_ones_and_real_files_kept(tmp_path: Path) -> None:
     stale = tmp_path / ".a.json.0123.tmp"
     stale_dir = tmp_path / ".run.4567.tmp"

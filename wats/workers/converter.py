@@ -38,7 +38,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,8 @@ class ConverterWorker(Worker):
         self.rescan_seconds = float(args.get("rescan_seconds", 30.0))
         self.max_parallel = max(1, int(args.get("max_parallel", 2)))
         self.max_sandboxes = max(1, int(args.get("max_sandboxes", 4)))
+        self._destinations: set[Path] = set()  # done/archive names chosen, not yet moved to
+        self._destinations_lock = threading.Lock()
         self.validate_first = bool(args.get("validate_first", False))
         defaults = SandboxLimits()
         self.limits = SandboxLimits(
@@ -635,7 +637,7 @@ class ConverterWorker(Worker):
             "reason": reason,
             "message": message,
             "attempts": attempts,
-            "at": time.time(),
+            **_failure_time(),
         }
         _add_failure_facts(facts, outcome, detail)
         line.folders.error.mkdir(parents=True, exist_ok=True)
@@ -850,9 +852,15 @@ class ConverterWorker(Worker):
         counter: Path,
     ) -> FileOutcome:
         result = FileOutcome(converted=True)
-        # durably queued BEFORE the source is touched (invariant 3)
-        ids = self._enqueue_reports(line, path, reports, result)
-        final = self._post_action(line, path)
+        # Where the source will be, so the queue records a path that exists once the reports
+        # are delivered (not pending/, which the post action empties).
+        destination = self._destination(line, path)
+        try:
+            # durably queued BEFORE the source is touched (invariant 3)
+            ids = self._enqueue_reports(line, destination, reports, result)
+            final = self._post_action(line, path, destination)
+        finally:
+            self._release_destination(destination)
         counter.unlink(missing_ok=True)
         warnings = list(outcome.warnings)
         if not reports:
@@ -925,9 +933,29 @@ class ConverterWorker(Worker):
                 )
             )
 
-    def _post_action(self, line: _Line, path: Path) -> Path:
-        """Move to done/archive, or delete (``delete``; and ``keep``, whose original stayed in
-        the watch folder: this is the watcher's copy). Returns where the source is now.
+    def _destination(self, line: _Line, path: Path) -> Path:
+        """Where the post action will leave the source: a free name in done/ or the archive,
+        reserved until :meth:`_release_destination` (two same-named sources converted at once
+        must not be given one name); for ``keep`` and ``delete`` the watch folder, where the
+        station wrote it (``keep``: the original is still there)."""
+        action = line.config.post_action
+        if action not in ("move", "archive"):
+            return line.folders.watch / path.name
+        folder = line.folders.archive if action == "archive" else line.folders.done
+        assert folder is not None
+        with self._destinations_lock:
+            chosen = unique_destination(folder, path.name, taken=self._destinations)
+            self._destinations.add(chosen)
+        return chosen
+
+    def _release_destination(self, destination: Path) -> None:
+        with self._destinations_lock:
+            self._destinations.discard(destination)
+
+    def _post_action(self, line: _Line, path: Path, destination: Path) -> Path:
+        """Move to ``destination`` (done/archive), or delete (``delete``; and ``keep``, whose
+        original stayed in the watch folder: this is the watcher's copy). Returns where the
+        source is now.
 
         Not fsynced: the reports are already durably queued, so a power cut that undoes this
         only brings the source back to pending, where converting it again yields the same
@@ -935,9 +963,7 @@ class ConverterWorker(Worker):
         """
         action = line.config.post_action
         if action in ("move", "archive"):
-            folder = line.folders.archive if action == "archive" else line.folders.done
-            assert folder is not None
-            return durable_move(path, unique_destination(folder, path.name), sync=False)
+            return durable_move(path, destination, sync=False)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
@@ -980,7 +1006,7 @@ class ConverterWorker(Worker):
             "reason": reason,
             "message": message,
             "attempts": attempts,
-            "at": time.time(),
+            **_failure_time(),
         }
         _add_failure_facts(facts, outcome, detail)
         atomic_write(reason_file, json.dumps(facts, indent=1, default=str).encode())
@@ -1010,6 +1036,13 @@ class ConverterWorker(Worker):
 def _now() -> datetime:
     """Local wall-clock time, zone-aware: cron schedules are in local time."""
     return datetime.now().astimezone()
+
+
+def _failure_time() -> dict[str, Any]:
+    """When a file failed: epoch seconds (``at``, for programs) and ISO 8601 UTC (``at_iso``,
+    for the person reading the error file)."""
+    at = time.time()
+    return {"at": at, "at_iso": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")}
 
 
 def _add_failure_facts(

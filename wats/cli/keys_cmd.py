@@ -24,6 +24,11 @@ app.add_typer(keys_app, name="keys")
 
 EXIT_KEY_ERROR = 1
 
+AuthorizedDirOption = Annotated[
+    Path | None,
+    typer.Option("--dir", help="Authorized-keys folder (default: \\[bus] authorized_keys)."),
+]
+
 
 def _key_paths(config: Path | None, instance: str | None) -> Any:
     """The instance's key folders (``[bus] key_dir`` / ``authorized_keys`` or their defaults)."""
@@ -36,6 +41,13 @@ def _key_paths(config: Path | None, instance: str | None) -> Any:
     return KeyPaths.resolve(
         paths.data_dir, cfg.bus.key_dir, cfg.bus.authorized_keys, cfg.bus.client_key
     )
+
+
+def _authorized_dir(directory: Path | None, config: Path | None, instance: str | None) -> Path:
+    """``--dir`` if given, else the instance's authorized-keys folder."""
+    if directory is not None:
+        return directory
+    return Path(_key_paths(config, instance).authorized_dir)
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -87,10 +99,7 @@ def authorize(
     name: Annotated[
         str | None, typer.Option("--name", help="Name to file it under (default: file's stem).")
     ] = None,
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="Authorized-keys folder (default: \\[bus] authorized_keys)."),
-    ] = None,
+    directory: AuthorizedDirOption = None,
     config: ConfigOption = None,
     instance: InstanceOption = None,
 ) -> None:
@@ -98,7 +107,7 @@ def authorize(
     connection; no restart)."""
     from wats.protocol.security import BusSecurityError, authorize_key
 
-    folder = directory if directory is not None else _key_paths(config, instance).authorized_dir
+    folder = _authorized_dir(directory, config, instance)
     try:
         target = authorize_key(public_key_file, folder, name)
     except (BusSecurityError, OSError) as exc:
@@ -112,10 +121,7 @@ def revoke(
     name: Annotated[
         str, typer.Argument(help="The authorized key's name (see `keys list`).", show_default=False)
     ],
-    directory: Annotated[
-        Path | None,
-        typer.Option("--dir", help="Authorized-keys folder (default: \\[bus] authorized_keys)."),
-    ] = None,
+    directory: AuthorizedDirOption = None,
     config: ConfigOption = None,
     instance: InstanceOption = None,
 ) -> None:
@@ -123,7 +129,7 @@ def revoke(
     open stays until it disconnects; restart the supervisor to cut it off)."""
     from wats.protocol.security import BusSecurityError, revoke_key
 
-    folder = directory if directory is not None else _key_paths(config, instance).authorized_dir
+    folder = _authorized_dir(directory, config, instance)
     try:
         target = revoke_key(name, folder)
     except (BusSecurityError, OSError) as exc:

@@ -60,14 +60,13 @@ def exit_on_converter_problems(
 ) -> None:
     """Exit 2 naming each ``[[converters]]`` field that is wrong in a way only the converter
     classes can tell (unknown arguments, two converters competing for the same files)."""
-    from wats.converters.check import converter_problems
+    from wats.converters.check import converter_problems, problem_lines
 
     problems = converter_problems(cfg, load_site=load_site)
     if not problems:
         return
-    where = f"{source}: " if source else ""
-    for problem in problems:
-        typer.echo(f"error: {where}{problem}", err=True)
+    for line in problem_lines(problems, source):
+        typer.echo(line, err=True)
     raise typer.Exit(EXIT_BAD_CONFIG)
 
 

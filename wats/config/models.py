@@ -237,9 +237,10 @@ _NEEDS_CONVERTERS = ("watcher", "converter")
 # -- converters and hub-mode stations -------------------------------------------------------------
 
 _CONVERTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_BARE_NAME = re.compile(r"^[A-Za-z_][\w-]*$")
+_BARE_NAME_RE = r"[A-Za-z_][\w-]*"  # a built-in's short name (teststand-xml)
+_BARE_NAME = re.compile(f"^{_BARE_NAME_RE}$")
 _CONVERTER_SPEC = re.compile(
-    r"^([A-Za-z_][\w-]*"  # built-in short name (teststand-xml)
+    rf"^({_BARE_NAME_RE}"  # built-in short name
     r"|[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*"  # package.module:Class
     r"|.+\.[pP][yY](:[A-Za-z_]\w*)?)$"  # file.py or file.py:Class
 )

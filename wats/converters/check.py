@@ -23,7 +23,7 @@ from wats.config.builtins import BUILTIN_CONVERTERS
 from wats.converters.base import ConverterArgumentsError, ConverterBase
 from wats.converters.loader import ConverterLoadError, load_converter_class
 
-__all__ = ["ConverterProblem", "converter_problems"]
+__all__ = ["ConverterProblem", "converter_problems", "problem_lines"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,12 @@ def converter_problems(cfg: ClientConfig, *, load_site: bool) -> list[ConverterP
             watching.append(seen)
     problems.extend(_shared_folders(watching))
     return problems
+
+
+def problem_lines(problems: list[ConverterProblem], source: Path | None) -> list[str]:
+    """The problems as every config error is printed: ``error: <file>: <field>: <message>``."""
+    where = f"{source}: " if source else ""
+    return [f"error: {where}{problem}" for problem in problems]
 
 
 def _watching(

@@ -318,12 +318,7 @@ class Sandbox:
 
         Returns ``{spec: error}`` for the specs that failed to load (empty when all loaded).
         """
-        with self._lock:
-            self._ensure_started()
-            answer = self._exchange(
-                {"op": "preload", "specs": list(specs), "converters_dir": self._dir()},
-                time.monotonic() + _START_TIMEOUT + 30.0 * max(1, len(specs)),
-            )
+        answer = self._preload_answer(specs)
         errors = answer.get("errors", {}) if answer else {"*": "fork server died"}
         return {str(k): str(v) for k, v in errors.items()}
 
@@ -334,12 +329,7 @@ class Sandbox:
         For the watcher, which needs a site converter's default patterns but must not import
         the site's code into a process that holds bus sockets: the fork server imports it.
         """
-        with self._lock:
-            self._ensure_started()
-            answer = self._exchange(
-                {"op": "preload", "specs": list(specs), "converters_dir": self._dir()},
-                time.monotonic() + _START_TIMEOUT + 30.0 * max(1, len(specs)),
-            )
+        answer = self._preload_answer(specs)
         if answer is None:
             return {spec: "the converter sandbox died while loading it" for spec in specs}
         errors, described = answer.get("errors", {}), answer.get("described", {})
@@ -352,6 +342,15 @@ class Sandbox:
             else:
                 result[spec] = "the converter sandbox did not describe it"
         return result
+
+    def _preload_answer(self, specs: list[str]) -> dict[str, Any] | None:
+        """The fork server's answer to loading ``specs`` (None if it died meanwhile)."""
+        with self._lock:
+            self._ensure_started()
+            return self._exchange(
+                {"op": "preload", "specs": list(specs), "converters_dir": self._dir()},
+                time.monotonic() + _START_TIMEOUT + 30.0 * max(1, len(specs)),
+            )
 
     def convert(
         self,

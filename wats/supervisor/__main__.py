@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from wats.config.load import ConfigError, load_config
-from wats.converters.check import converter_problems
+from wats.converters.check import converter_problems, problem_lines
 from wats.platform import LockHeld
 from wats.protocol.security import BusSecurityError
 from wats.supervisor.run import run_supervisor
@@ -32,9 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     problems = converter_problems(cfg, load_site=False)
     if problems:
-        where = f"{path}: " if path else ""
-        for problem in problems:
-            print(f"error: {where}{problem}", file=sys.stderr)
+        print("\n".join(problem_lines(problems, path)), file=sys.stderr)
         return 2
     try:
         run_supervisor(cfg, path, console=None if ns.quiet else sys.stderr)

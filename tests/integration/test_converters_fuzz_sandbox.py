@@ -65,7 +65,9 @@ def test_damaged_input_always_ends_as_a_report_or_a_refusal_with_a_reason(
     converter: str, sandbox: Sandbox, samples_dir: Path, tmp_path: Path
 ) -> None:
     rng = random.Random(f"fuzz-{converter}")
-    everything = [p.read_bytes() for p in sorted(samples_dir.glob("*/*")) if p.suffix != ".md"]
+    everything = [  # every sample file; a folder-shaped sample (klippel/) is read file by file
+        p.read_bytes() for p in sorted(samples_dir.rglob("*")) if p.is_file() and p.suffix != ".md"
+    ]
     own = [(samples_dir / rel).read_bytes() for rel in OWN_SAMPLES[converter]] or [CSV_TEXT]
     inputs = [b"", b"\x00" * 4096, bytes(rng.randrange(256) for _ in range(5000))]
     inputs += [b"[" * 200_000, b"<a>" * 100_000]  # deep nesting for JSON and XML readers

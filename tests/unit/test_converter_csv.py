@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import owned_sample_files
 from wats.api.models import (
     GenericStep,
     NumericLimitStep,
@@ -518,7 +519,10 @@ def test_validate_ranks_text_without_a_table_low(tmp_path: Path) -> None:
 
 
 def _other_samples(samples_dir: Path) -> list[Path]:
-    return sorted(p for p in samples_dir.rglob("*") if p.is_file() and p.suffix != ".md")
+    """The samples of the formats other built-in converters own. Formats with no converter yet
+    (tab-separated SoundCheck exports, Klippel value tables) are tables the CSV converter may
+    rightly read, so it is not held to refusing them."""
+    return [path for path, _ in owned_sample_files(samples_dir)]
 
 
 def test_validate_ranks_every_other_formats_sample_low(samples_dir: Path) -> None:

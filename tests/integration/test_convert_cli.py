@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import PROJECT_ROOT
+from tests.support.pipeline_harness import small_report
 from wats.api.models import parse_report
 from wats.cli.main import app
 from wats.config import CONFIG_ENV
@@ -49,10 +51,51 @@ def test_convert_picks_the_most_confident_converter_and_prints_what_would_be_que
     assert code == 0, err
     report = parse_report(json.loads(out))
     assert "using built-in converter 'wsxf'" in err and "others:" in err
-    # the id and station are the pipeline's, not the file's
-    assert str(report.id) == report_id("wsxf", content_hash(sample), 0)
-    assert (report.machine_name, report.location, report.purpose) == ("BENCH-7", "Lab", "Debug")
+    # WSXF carries its own id and station: the pipeline keeps what the file records
+    recorded = re.search(r'<Report\b[^>]*\bID="([^"]+)"', sample.read_text("utf-8"))
+    assert recorded is not None
+    assert str(report.id) == recorded.group(1).lower()
+    assert str(report.id) != report_id("wsxf", content_hash(sample), 0)
+    assert (report.machine_name, report.location, report.purpose) != ("BENCH-7", "Lab", "Debug")
     assert report.sn == "FATTest-325" and report.pn == "FATPartNo"
+
+
+def test_convert_explain_says_where_the_id_and_each_station_field_came_from(
+    tmp_path: Path,
+) -> None:
+    report = json.loads(small_report("SN-EXPLAIN"))
+    report.update(machineName="ICT-07", location="", purpose="")
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(report), "utf-8")
+    code, out, err = _run(str(path), "--explain", "--config", str(_config(tmp_path)))
+    assert code == 0, err
+    converted = parse_report(json.loads(out))
+    assert str(converted.id) == report["id"]
+    assert (converted.machine_name, converted.location, converted.purpose) == (
+        "ICT-07",
+        "Lab",
+        "Debug",
+    )
+    assert f"id {report['id']} (the file's own id)" in err
+    assert "station   'ICT-07' from the file" in err
+    assert "location  'Lab' from the configuration ([station])" in err
+
+
+def test_convert_with_an_overriding_converter_shows_the_configured_station(
+    tmp_path: Path,
+) -> None:
+    report = json.loads(small_report("SN-OVERRIDE"))
+    report["machineName"] = "ICT-07"
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(report), "utf-8")
+    config = _config(
+        tmp_path,
+        '[[converters]]\nname = "fixed"\nconverter = "wsjf"\nwatch_folder = "in"\n'
+        "override_file_station = true\n",
+    )
+    code, out, err = _run(str(path), "--converter", "fixed", "--tree", "--config", str(config))
+    assert code == 0, err
+    assert "station   'BENCH-7' from the configuration ([station], override_file_station)" in out
 
 
 def test_convert_tree_shows_header_and_steps_with_measurements(

@@ -66,11 +66,30 @@ def test_stamp_request_returns_final_queue_bodies_with_derived_ids_and_station(
     assert outcome.ok and outcome.reports == []
     bodies = [json.loads(body) for body in outcome.report_json]
     assert [b["id"] for b in bodies] == [report_id("line-1", digest, i) for i in (0, 1)]
+    # the file's station wins; the decision travels beside each body
     assert {(b["machineName"], b["location"], b["purpose"]) for b in bodies} == {
-        ("st-1", "lab", "test")
+        ("from-source", "nowhere", "test")
+    }
+    assert [i["id_origin"] for i in outcome.identities] == ["derived", "derived"]
+    assert outcome.identities[0]["origins"] == {
+        "name": "file",
+        "location": "file",
+        "purpose": "config",  # equal to the configured purpose
     }
     assert [parse_report(b).sn for b in bodies] == ["SN-1", "SN-2"]
     assert outcome.report_json[0] == encode_report(bodies[0])  # the queue's own form
+
+
+def test_stamp_request_with_override_stamps_the_configured_station(
+    sandbox: Sandbox, source: Path
+):
+    stamp = {"name": "line-1", "digest": content_hash(source), "override_file_station": True}
+    outcome = sandbox.convert(f"{BAD}:SimpleText", {}, source, {**CONTEXT, "stamp": stamp})
+    assert outcome.ok
+    bodies = [json.loads(body) for body in outcome.report_json]
+    assert {(b["machineName"], b["location"], b["purpose"]) for b in bodies} == {
+        ("st-1", "lab", "test")
+    }
 
 
 def test_raising_converter_fails_with_exception_and_traceback(sandbox: Sandbox, source: Path):

@@ -206,7 +206,9 @@ def error_file(config: ClientConfig, converter: str, name: str) -> Path:
     return folders_of(config, converter).error / f"{name}.error.json"
 
 
-def test_reports_carry_derived_ids_and_the_station_identity(bus: BusHarness, tmp: Path):
+def test_reports_carry_derived_ids_and_the_station_their_file_records(
+    bus: BusHarness, tmp: Path
+):
     config = configure(bus, tmp, [{"name": "good", "converter": f"{BAD}:SimpleText"}])
     source = drop(config, "good", "two.txt", "SN-1\nSN-2\n")
     digest = content_hash(source)
@@ -221,12 +223,35 @@ def test_reports_carry_derived_ids_and_the_station_identity(bus: BusHarness, tmp
             item = queue_of(config).get(rid)
             assert item is not None
             report = item.report
-            assert report["machineName"] == "st-1"
-            assert (report["location"], report["purpose"]) == ("lab", "test")
+            assert report["id"] == rid  # the converter's nil id is not a usable one
+            # the file's station wins over the configured "st-1" / "lab"
+            assert report["machineName"] == "from-source"
+            assert (report["location"], report["purpose"]) == ("nowhere", "test")
+            assert item.meta.station == "from-source"
             # the queue points at the source where it now is, not at pending/
             assert item.meta.source_file == event.body["path"]
             assert Path(item.meta.source_file).parent == folders_of(config, "good").done
             assert Path(item.meta.source_file).is_file()
+    finally:
+        worker.terminate()
+
+
+def test_override_file_station_stamps_the_configured_station_over_the_files(
+    bus: BusHarness, tmp: Path
+):
+    config = configure(
+        bus,
+        tmp,
+        [{"name": "fixed", "converter": f"{BAD}:SimpleText", "override_file_station": True}],
+    )
+    drop(config, "fixed", "one.txt", "SN-9\n")
+    worker = start_worker(bus)
+    try:
+        (rid,) = converted_event(bus, "fixed").body["report_ids"]
+        item = queue_of(config).get(rid)
+        assert item is not None
+        report = item.report
+        assert (report["machineName"], report["location"]) == ("st-1", "lab")
     finally:
         worker.terminate()
 

@@ -38,7 +38,8 @@ __all__ = [
 
 
 def simple_report(serial: str, context: ConverterContext, *, station: str = "from-source") -> dict:
-    """A minimal valid UUT report dict (the worker overrides id and station identity)."""
+    """A minimal valid UUT report dict. Its nil id is no usable id (the pipeline derives one);
+    its station is the file's, which the pipeline keeps unless the converter overrides it."""
     return {
         "type": "T",
         "id": "00000000-0000-0000-0000-000000000000",

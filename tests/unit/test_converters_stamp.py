@@ -10,6 +10,7 @@ import pytest
 from wats.converters.stamp import (
     STAMPED_FIELDS,
     carries_stamp,
+    restamped_id,
     stamped_body,
     stamped_prefix,
 )
@@ -89,3 +90,13 @@ def test_encode_report_keeps_non_finite_numbers_for_the_uploader_to_refuse():
 def test_encode_report_refuses_what_is_not_json_with_a_value_error(value):
     with pytest.raises(ValueError):
         encode_report({"x": value})
+
+
+def test_restamping_changes_only_the_id_and_refuses_a_body_without_that_stamp() -> None:
+    new_id = "0b8f8d8e-2f7e-4d1a-9f55-3c2a1d4e5f60"
+    body = stamped_body(REPORT, REPORT_ID, STATION)
+    again = restamped_id(body, REPORT_ID, new_id, STATION)
+    assert json.loads(again) == {**json.loads(body), "id": new_id}
+    assert carries_stamp(again, new_id, STATION)
+    with pytest.raises(ValueError, match="does not carry"):
+        restamped_id(body, new_id, REPORT_ID, STATION)

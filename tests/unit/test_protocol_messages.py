@@ -73,6 +73,20 @@ GOOD_BODIES: dict[str, dict[str, Any]] = {
     topics.REPORT_QUEUED: {"id": "ab" * 16, "converter": "wsjf"},
     topics.REPORT_UPLOADED: {"id": "ab" * 16, "attempts": 1, "latency_ms": 12.5},
     topics.REPORT_FAILED: {"id": "ab" * 16, "error": "400", "permanent": True, "attempts": 1},
+    topics.REPORT_DUPLICATE: {
+        "id": "ab" * 16,
+        "converter": "wsjf",
+        "source": "a.json",
+        "state": "completed",
+    },
+    topics.REPORT_ID_CONFLICT: {
+        "id": "cd" * 16,
+        "own_id": "ab" * 16,
+        "converter": "wsjf",
+        "source": "b.json",
+        "earlier_state": "completed",
+        "earlier_source": "a.json",
+    },
     topics.QUEUE_STATS: {"pending": 3, "failed": 0, "completed": 10},
 }
 

@@ -67,6 +67,7 @@ def test_enqueue_writes_one_file_with_meta_and_the_report(queue: ReportQueue, cl
         "source_file": "/in/a.json",
         "converter": "wsjf",
         "station": "ST-1",
+        "source_sha256": None,
         "queued_at": clock.now,
         "uploaded_at": None,
         "failed_at": None,

@@ -30,6 +30,7 @@ from wats.config import ClientConfig, ConverterConfig, site_converters_dir
 from wats.config.paths import InstancePaths
 from wats.converters import BUILTIN_CONVERTERS, ConverterLoadError, load_converter_class
 from wats.converters.identity import content_hash
+from wats.converters.provenance import FieldOrigin, IdOrigin, ReportIdentity
 from wats.converters.sandbox import Sandbox, SandboxError, SandboxOutcome
 
 __all__ = ["convert"]
@@ -53,6 +54,9 @@ class _Candidate:
     configured: bool = False
     kind: str | None = None
     """The configured ``kind`` (None: the converter class's own)."""
+    preset: str = ""
+    """The ``[stations.NAME]`` preset it names (empty: ``[station]``)."""
+    override_file_station: bool = False
 
 
 def _configured(cfg: ClientConfig, conv: ConverterConfig) -> _Candidate:
@@ -63,6 +67,8 @@ def _configured(cfg: ClientConfig, conv: ConverterConfig) -> _Candidate:
         station=cfg.station_for(conv),
         configured=True,
         kind=conv.kind,
+        preset=conv.station,
+        override_file_station=cfg.overrides_file_station(conv),
     )
 
 
@@ -184,6 +190,27 @@ def _report_failure(outcome: SandboxOutcome, label: str) -> None:
             _say(f"converter {stream}:\n{text.rstrip()}")
 
 
+def _identity_lines(
+    wire: dict[str, Any], candidate: _Candidate, index: int, count: int
+) -> list[str]:
+    """Where report ``index``'s id and station came from, for ``--explain`` and ``--tree``."""
+    identity = ReportIdentity.from_wire(wire)
+    which = f"report {index + 1} of {count}" if count > 1 else "report"
+    if identity.id_origin is IdOrigin.SOURCE:
+        id_from = "the file's own id"
+    else:
+        id_from = "derived from the converter, the file's content and its place in the file"
+    configured = f"[stations.{candidate.preset}]" if candidate.preset else "[station]"
+    if candidate.override_file_station:
+        configured += ", override_file_station"
+    lines = [f"{which}: id {identity.id} ({id_from})"]
+    for key, label in (("name", "station"), ("location", "location"), ("purpose", "purpose")):
+        origin = identity.origins[key]
+        source = "the file" if origin is FieldOrigin.FILE else f"the configuration ({configured})"
+        lines.append(f"  {label:<9} {identity.station[key]!r} from {source}")
+    return lines
+
+
 def _reports(outcome: SandboxOutcome) -> list[Any]:
     """The queue bodies the sandbox stamped (the pipeline's ids and station), as models."""
     reports = []
@@ -217,7 +244,20 @@ def convert(
         ),
     ] = None,
     tree: Annotated[
-        bool, typer.Option("--tree", help="Print a readable step tree instead of WSJF JSON.")
+        bool,
+        typer.Option(
+            "--tree",
+            help="Print a readable step tree instead of WSJF JSON, each report under its id "
+            "and station and where they came from.",
+        ),
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Say on stderr where each report's id and station fields came from: the "
+            "file, or the configuration (\\[station] or the converter's preset).",
+        ),
     ] = False,
     config: ConfigOption = None,
     instance: InstanceOption = None,
@@ -225,7 +265,11 @@ def convert(
     """Convert FILE in the sandbox and print the resulting WSJF report(s); uploads nothing.
 
     The report ids and the station identity are the ones the pipeline would use, so the output
-    is exactly what would be queued. Messages (which converter, warnings, errors) go to stderr,
+    is exactly what would be queued: the file's own id (WSJF, WSXF) and the station the file
+    records, the configured station filling only what the file leaves empty (unless
+    override_file_station is set). --explain and --tree say which came from where.
+
+    Messages (which converter, warnings, errors) go to stderr,
     the report to stdout. Exit code 1 when no converter recognises the file or the conversion
     fails (the reason is printed, as it would be in the error file).
 
@@ -264,7 +308,11 @@ def convert(
             _say(f"error: the converter sandbox could not start: {exc}")
             raise typer.Exit(EXIT_CONVERSION_FAILED) from None
         # the sandbox stamps ids and station exactly as it does for the converter worker
-        stamp = {"name": chosen.label, "digest": content_hash(path)}
+        stamp = {
+            "name": chosen.label,
+            "digest": content_hash(path),
+            "override_file_station": chosen.override_file_station,
+        }
         outcome = sandbox.convert(
             chosen.spec, chosen.arguments, path, _context(cfg, chosen, stamp=stamp)
         )
@@ -284,11 +332,23 @@ def convert(
     if not reports:
         _say(f"{chosen.label} returned no reports for {path.name}")
         return
+    explained = [
+        "\n".join(_identity_lines(wire, chosen, index, len(reports)))
+        for index, wire in enumerate(outcome.identities)
+    ]
     if tree:
         from wats.cli.report_tree import format_report_tree
 
-        typer.echo("\n\n".join(format_report_tree(r) for r in reports))
+        typer.echo(
+            "\n\n".join(
+                f"{explanation}\n{format_report_tree(r)}"
+                for explanation, r in zip(explained, reports, strict=True)
+            )
+        )
         return
+    if explain:
+        for explanation in explained:
+            _say(explanation)
     bodies = [dump_report(r) for r in reports]
     document = bodies[0] if len(bodies) == 1 else bodies
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False))

@@ -182,8 +182,17 @@ def _file_pending(body: Mapping[str, Any]) -> str:
 
 
 def _file_converted(body: Mapping[str, Any]) -> str:
+    ids = list(body["report_ids"])
+    duplicates = list(body.get("duplicates") or [])
+    new = len(ids) - len(duplicates)
+    if duplicates and not new:
+        made = "no new report: already delivered as " + ", ".join(map(_short_id, duplicates))
+    elif duplicates:
+        made = f"{_count(new, 'new report')}, {len(duplicates)} already delivered"
+    else:
+        made = _count(len(ids), "report")
     text = (
-        f"{_file_name(body['path'])} → {_count(len(body['report_ids']), 'report')} "
+        f"{_file_name(body['path'])} → {made} "
         f"({body.get('converter')}), confidence {float(body['confidence']):.2f}"
     )
     warnings = body.get("warnings") or []
@@ -217,6 +226,24 @@ def _report_queued(body: Mapping[str, Any]) -> str:
     if body.get("station"):
         text += f" station {body['station']}"
     return text
+
+
+def _report_duplicate(body: Mapping[str, Any]) -> str:
+    text = f"{_short_id(body['id'])} from {_file_name(body['source'])} is a duplicate: already "
+    text += "delivered" if body.get("state") == "completed" else f"in the queue ({body['state']})"
+    if body.get("earlier_source"):
+        text += f" from {_file_name(body['earlier_source'])}"
+    return text
+
+
+def _report_id_conflict(body: Mapping[str, Any]) -> str:
+    text = (
+        f"{_short_id(body['own_id'])} from {_file_name(body['source'])} is taken by another "
+        f"report ({body['earlier_state']}"
+    )
+    if body.get("earlier_source"):
+        text += f", from {_file_name(body['earlier_source'])}"
+    return text + f"); queued as {_short_id(body['id'])} instead"
 
 
 def _report_uploaded(body: Mapping[str, Any]) -> str:
@@ -267,6 +294,8 @@ _DESCRIBERS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "report.queued": _report_queued,
     "report.uploaded": _report_uploaded,
     "report.failed": _report_failed,
+    "report.duplicate": _report_duplicate,
+    "report.id_conflict": _report_id_conflict,
     "queue.stats": _queue_stats,
 }
 

@@ -103,6 +103,7 @@ class PipelineCounts:
     converted: int = 0
     failed: int = 0
     alarms: int = 0
+    duplicates: int = 0
     upload_times: deque[float] = field(default_factory=deque)
 
     def note_upload(self, ts: float) -> None:
@@ -299,6 +300,9 @@ class MonitorState:
     def _on_file_converted(self, ts: float, body: Mapping[str, Any]) -> None:
         self.pipeline.converted += 1
 
+    def _on_report_duplicate(self, ts: float, body: Mapping[str, Any]) -> None:
+        self.pipeline.duplicates += 1
+
     def _on_file_failed(self, ts: float, body: Mapping[str, Any]) -> None:
         self.pipeline.failed += 1
 
@@ -480,6 +484,8 @@ def queue_text(state: MonitorState, now: float) -> Text:
     text.append(f"{counts.failed} failed", style="red" if counts.failed else "")
     if counts.alarms:
         text.append(f", {counts.alarms} low confidence", style="yellow")
+    if counts.duplicates:
+        text.append(f", {counts.duplicates} duplicate reports (already delivered)")
     return text
 
 

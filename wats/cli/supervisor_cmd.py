@@ -332,6 +332,15 @@ def _print_status(result: dict[str, Any]) -> None:
             f"queue {queue['pending']} pending, {queue['failed']} failed, "
             f"{queue['completed']} completed"
         )
+    converter = next((w for w in result["workers"] if w["name"] == "converter"), None)
+    files = (converter or {}).get("detail") or {}
+    if "converted" in files:
+        # the converter worker's own counts, since it (re)started: not kept across restarts
+        console.print(
+            f"files {files['converted']} converted, {files.get('failed', 0)} failed, "
+            f"{files.get('duplicates', 0)} duplicate reports (already delivered; nothing new "
+            "sent) since the converter started"
+        )
     table = Table("worker", "state", "pid", "restarts", "uptime", "rss", "cpu%", "last exit")
     for w in result["workers"]:
         table.add_row(

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import socket
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
@@ -36,6 +37,7 @@ __all__ = [
     "CredentialsSection",
     "EmbeddedServerSection",
     "HealthSection",
+    "IdConflictPolicy",
     "InstanceSection",
     "LoggingSection",
     "PathsSection",
@@ -246,6 +248,14 @@ _CONVERTER_SPEC = re.compile(
 )
 
 
+class IdConflictPolicy(StrEnum):
+    """What the converter worker does with a report whose own id is already queued or
+    delivered with other content (a station program that never renews its template's id)."""
+
+    NEW_ID = "new-id"  # deliver it under its derived id; publish report.id_conflict
+    REFUSE = "refuse"  # the whole file goes to error/ (reason id_conflict), nothing queued
+
+
 class StationPreset(_Section):
     """A station a hub speaks for (``[stations.NAME]``); converters name it in ``station``.
 
@@ -256,6 +266,9 @@ class StationPreset(_Section):
     name: str = Field(default="", max_length=100)
     location: str = Field(default="", max_length=100)
     purpose: str = Field(default="", max_length=100)
+    override_file_station: bool = False
+    """Stamp this preset's identity on its converters' reports even where the file names a
+    station of its own (for stations whose files carry a meaningless one)."""
 
 
 class ConverterConfig(_Section):
@@ -287,6 +300,12 @@ class ConverterConfig(_Section):
     archive_folder: str = Field(default="", validate_default=True)
     arguments: dict[str, Any] = Field(default_factory=dict)
     station: str = ""  # a [stations.NAME] preset; empty: the [station] section
+    # None: the preset's setting (False without one). True: the configured identity wins over
+    # the station the file records; False: the file's wins, configuration fills the blanks.
+    override_file_station: bool | None = None
+    # A report whose own id (WSJF, WSXF) is already queued or delivered with other content:
+    # "new-id" delivers it under its derived id (and says so), "refuse" sends the file to error/.
+    on_id_conflict: IdConflictPolicy = IdConflictPolicy.NEW_ID
 
     @field_validator("name")
     @classmethod
@@ -574,6 +593,14 @@ class ClientConfig(_Section):
             location=preset.location.strip() or base.location,
             purpose=preset.purpose.strip() or base.purpose,
         )
+
+    def overrides_file_station(self, converter: ConverterConfig) -> bool:
+        """Whether ``converter``'s reports carry the configured identity even where the file
+        names a station: its own setting, else its preset's, else False (the file wins)."""
+        if converter.override_file_station is not None:
+            return converter.override_file_station
+        preset = self.stations.get(converter.station) if converter.station else None
+        return bool(preset and preset.override_file_station)
 
     def converter(self, name: str) -> ConverterConfig:
         """The ``[[converters]]`` entry called ``name``; ``KeyError`` naming the known ones."""

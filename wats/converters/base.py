@@ -279,6 +279,11 @@ class ConverterBase(ABC):
     """Typed argument schema; config ``arguments = {...}`` is validated against it."""
     description: ClassVar[str] = ""
     """One line for ``wats-supervisor converters list`` (defaults to the docstring's first)."""
+    source_ids: ClassVar[bool] = False
+    """True when the format carries report ids of its own (WSJF, WSXF): the pipeline then keeps
+    each report's ``id`` as the converter set it from the source, so references between
+    reports (a repair's ``uur.refUUT``) hold. False: every report gets a derived id
+    (converter, content hash, index), whatever id the converter put on it."""
 
     @abstractmethod
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:

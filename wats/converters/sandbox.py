@@ -154,6 +154,7 @@ class SandboxOutcome:
     ok: bool
     reports: list[dict[str, Any]] = field(default_factory=list)
     report_json: list[bytes] = field(default_factory=list)
+    identities: list[dict[str, Any]] = field(default_factory=list)
     confidence: float = 0.0
     message: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -368,10 +369,11 @@ class Sandbox:
         is then the lower of the two), ``reject_threshold`` (a ``validate()`` below it skips
         ``convert()``) and ``validate_only`` (answer ``validate()``'s confidence, convert
         nothing: how ``wats-supervisor convert`` picks a converter). With ``stamp``
-        ({``name``, ``digest``}) the grandchild gives each report its derived id and the
-        station identity and returns compact WSJF bytes in ``report_json``, ready for the
-        queue: the report is then serialised once, in the sandbox, instead of being decoded,
-        re-validated and re-encoded by every process it passes through. Raises
+        ({``name``, ``digest``, ``override_file_station``}) the grandchild gives each report
+        the id and station identity the pipeline decides (``wats.converters.provenance``),
+        returns compact WSJF bytes in ``report_json``, ready for the queue, and each decision
+        in ``identities``: the report is then serialised once, in the sandbox, instead of
+        being decoded, re-validated and re-encoded by every process it passes through. Raises
         :class:`SandboxError` only if the fork server cannot be started.
         """
         started = time.monotonic()
@@ -1091,6 +1093,7 @@ def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
         }
     reports: list[dict[str, Any]] = []
     encoded: list[bytes] = []
+    identities: list[dict[str, Any]] = []
     stamp = context_data.get("stamp")
     # Built-in converters return models straight from validation; a site's converter may have
     # changed its models after building them, so its output is validated again here.
@@ -1105,10 +1108,13 @@ def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
         if stamp is None:
             reports.append(dump_report(report))
             continue
-        body, problem = _stamped_body(dump_report(report), index, stamp, context_data, trusted)
+        body, identity, problem = _stamped_body(
+            dump_report(report), index, stamp, context_data, trusted, cls
+        )
         if problem is not None:
             return {"ok": False, "failure": "invalid", "message": problem}
         encoded.append(body)
+        identities.append(identity)
     final = float(result.confidence)
     if confidence is not None:
         final = min(final, confidence)
@@ -1116,9 +1122,11 @@ def _execute(cls: type, request: dict[str, Any]) -> dict[str, Any]:
         "ok": True,
         "reports": reports,
         "report_json": encoded,
+        "identities": identities,
         "confidence": final,
         "message": str(result.message or ""),
-        "warnings": [str(w) for w in result.warnings],
+        "warnings": [str(w) for w in result.warnings]
+        + [str(w) for identity in identities for w in identity["warnings"]],
     }
 
 
@@ -1128,26 +1136,38 @@ def _stamped_body(
     stamp: dict[str, Any],
     context_data: dict[str, Any],
     trusted: bool,
-) -> tuple[bytes, str | None]:
-    """The queue body of report ``index``: derived id and station stamped (written first, so the
-    converter worker can check them without decoding the body), compact JSON."""
+    cls: type,
+) -> tuple[bytes, dict[str, Any], str | None]:
+    """The queue body of report ``index`` with the id and station the pipeline decided for it
+    (``wats.converters.provenance``: the source's where it records them), written first so the
+    converter worker can check them without decoding the body; compact JSON. Also returns the
+    decision, which the worker checks and ``convert --explain`` shows."""
     from pydantic import ValidationError
 
     from wats.api.models import parse_report
     from wats.api.models.codec import describe_validation_error
-    from wats.converters.identity import report_id
+    from wats.converters.provenance import decide_identity
     from wats.converters.stamp import stamp_fields, stamped_body
 
-    station = context_data["station"]
-    derived = report_id(str(stamp["name"]), str(stamp["digest"]), index)
+    identity = decide_identity(
+        body,
+        index,
+        converter_name=str(stamp["name"]),
+        digest=str(stamp["digest"]),
+        configured=context_data["station"],
+        override_file_station=bool(stamp.get("override_file_station")),
+        keeps_source_ids=bool(getattr(cls, "source_ids", False)),
+    )
     if not trusted:
         try:
-            parse_report({**body, **stamp_fields(derived, station)})
+            parse_report({**body, **stamp_fields(identity.id, identity.station)})
         except ValidationError as exc:
-            return b"", (
-                f"report {index} is not a valid WATS report: {describe_validation_error(exc)}"
+            return (
+                b"",
+                {},
+                f"report {index} is not a valid WATS report: {describe_validation_error(exc)}",
             )
-    return stamped_body(body, derived, station), None
+    return stamped_body(body, identity.id, identity.station), identity.to_wire(), None
 
 
 def _make_source_and_context(

@@ -15,7 +15,14 @@ from typing import Any
 
 from wats.queue.item import encode_report
 
-__all__ = ["STAMPED_FIELDS", "carries_stamp", "stamp_fields", "stamped_body", "stamped_prefix"]
+__all__ = [
+    "STAMPED_FIELDS",
+    "carries_stamp",
+    "restamped_id",
+    "stamp_fields",
+    "stamped_body",
+    "stamped_prefix",
+]
 
 STAMPED_FIELDS: tuple[str, ...] = ("id", "machineName", "location", "purpose")
 """The WSJF fields the pipeline sets on every report, in the order they are written."""
@@ -48,3 +55,14 @@ def carries_stamp(body: bytes, report_id: str, station: Mapping[str, Any]) -> bo
     station (its stamp first, and closed)."""
     prefix = stamped_prefix(report_id, station)
     return len(body) > len(prefix) and body.startswith(prefix) and body.endswith(b"}")
+
+
+def restamped_id(body: bytes, old_id: str, new_id: str, station: Mapping[str, Any]) -> bytes:
+    """``body`` (stamped with ``old_id`` and ``station``) stamped with ``new_id`` instead: the
+    report a converter worker queues under its derived id after an id conflict. Only the stamp
+    changes, so nothing of the report needs decoding; ``ValueError`` if ``body`` does not carry
+    that stamp."""
+    old = stamped_prefix(old_id, station)
+    if not carries_stamp(body, old_id, station):
+        raise ValueError("the body does not carry the stamp it is to be restamped from")
+    return stamped_prefix(new_id, station) + body[len(old) :]

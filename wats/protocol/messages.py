@@ -35,7 +35,9 @@ __all__ = [
     "FilePending",
     "QueueStats",
     "ReplyError",
+    "ReportDuplicate",
     "ReportFailed",
+    "ReportIdConflict",
     "ReportQueued",
     "ReportUploaded",
     "SupervisorHeartbeat",
@@ -224,6 +226,7 @@ class FileConverted(Body):
     converter: str
     path: str
     report_ids: list[str]
+    duplicates: list[str] = Field(default_factory=list)  # of report_ids: nothing new queued
     confidence: float
     warnings: list[str] = Field(default_factory=list)
 
@@ -254,6 +257,30 @@ class ReportQueued(Body):
     converter: str | None = None
     source: str | None = None
     station: str | None = None
+
+
+class ReportDuplicate(Body):
+    """A converted report the queue already holds with the same content (the same file dropped
+    again, or converted again after a crash): nothing new was queued. ``state`` is where the
+    earlier copy is (pending, completed, failed)."""
+
+    id: str
+    converter: str
+    source: str
+    state: str
+    earlier_source: str | None = None
+
+
+class ReportIdConflict(Body):
+    """A report's own id (``own_id``) was already queued or delivered with other content, so
+    it was queued under its derived ``id`` instead (``on_id_conflict = "new-id"``)."""
+
+    id: str
+    own_id: str
+    converter: str
+    source: str
+    earlier_state: str
+    earlier_source: str | None = None
 
 
 class ReportUploaded(Body):
@@ -307,6 +334,8 @@ MESSAGE_MODELS: dict[str, type[BaseModel]] = {
     topics.REPORT_QUEUED: ReportQueued,
     topics.REPORT_UPLOADED: ReportUploaded,
     topics.REPORT_FAILED: ReportFailed,
+    topics.REPORT_DUPLICATE: ReportDuplicate,
+    topics.REPORT_ID_CONFLICT: ReportIdConflict,
     topics.QUEUE_STATS: QueueStats,
 }
 

@@ -20,7 +20,9 @@ __all__ = [
     "FILE_PENDING",
     "QUEUE_STATS",
     "REPORT",
+    "REPORT_DUPLICATE",
     "REPORT_FAILED",
+    "REPORT_ID_CONFLICT",
     "REPORT_QUEUED",
     "REPORT_UPLOADED",
     "SUPERVISOR_HEARTBEAT",
@@ -67,6 +69,8 @@ REPORT = "report."
 REPORT_QUEUED = "report.queued"
 REPORT_UPLOADED = "report.uploaded"
 REPORT_FAILED = "report.failed"
+REPORT_DUPLICATE = "report.duplicate"
+REPORT_ID_CONFLICT = "report.id_conflict"
 QUEUE_STATS = "queue.stats"
 
 # Control request/reply (through the supervisor's ROUTER, never published on the event bus).

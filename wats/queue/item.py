@@ -84,6 +84,7 @@ class QueueMeta:
     source_file: str | None = None
     converter: str | None = None
     station: str | None = None
+    source_sha256: str | None = None  # the source's content hash: tells a duplicate apart
     queued_at: float = 0.0
     uploaded_at: float | None = None
     failed_at: float | None = None

@@ -164,10 +164,13 @@ class ReportQueue:
         converter: str | None,
         source_file: str | os.PathLike[str] | None,
         station: str | None,
+        source_sha256: str | None = None,
     ) -> bool:
         """:meth:`enqueue` for a report already serialised (``encode_report``'s form) whose id
         is ``report_id``: the converter sandbox hands over final bodies, and encoding them a
-        second time would only cost CPU. The caller vouches that ``body`` holds that id."""
+        second time would only cost CPU. The caller vouches that ``body`` holds that id.
+        ``source_sha256`` (the source's content hash) lets a later copy of the same source be
+        told apart from other content under the same id (``wats.queue.intake``)."""
         report_id = canonical_id(report_id)
         # pending first: a concurrent mark_uploaded moves pending → completed, so checking in
         # this order cannot miss a report in flight between the two.
@@ -179,6 +182,7 @@ class ReportQueue:
             source_file=os.fspath(source_file) if source_file is not None else None,
             converter=converter,
             station=station,
+            source_sha256=source_sha256,
             queued_at=self._clock(),
         )
         atomic_write(self.path_for(report_id, "pending"), encode_file(meta, bytes(body)))

@@ -30,6 +30,7 @@ its own sandbox), at most ``max_sandboxes`` in total.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -45,13 +46,14 @@ from typing import Any
 
 from wats.api.station import Station
 from wats.config.folders import ConverterFolders, converter_folders, site_converters_dir
-from wats.config.models import ConverterConfig
+from wats.config.models import ConverterConfig, IdConflictPolicy
 from wats.config.paths import InstancePaths
 from wats.converters.base import ConverterSource, matches_patterns
 from wats.converters.identity import content_hash, report_id
+from wats.converters.provenance import IdOrigin, ReportIdentity, check_identity
 from wats.converters.sandbox import Sandbox, SandboxLimits, SandboxOutcome
 from wats.converters.schedule import ScheduledRuns, is_scheduled, slot_stamp
-from wats.converters.stamp import carries_stamp
+from wats.converters.stamp import carries_stamp, restamped_id
 from wats.fsutil import (
     MAX_NAME_BYTES,
     atomic_write,
@@ -64,6 +66,13 @@ from wats.fsutil import (
 from wats.protocol import topics
 from wats.protocol.envelope import Envelope
 from wats.queue import ReportQueue
+from wats.queue.intake import (
+    Admission,
+    CandidateReport,
+    IdConflictRefused,
+    PlannedReport,
+    plan_admission,
+)
 from wats.workers.base import Timer, Worker, handles
 
 __all__ = ["ConverterWorker", "FileOutcome", "error_file_for", "symlink_refusal"]
@@ -122,11 +131,13 @@ class _Line:
     config: ConverterConfig
     folders: ConverterFolders
     station: Station
+    override_file_station: bool = False
     waiting: OrderedDict[str, None] = field(default_factory=OrderedDict)
     active: set[str] = field(default_factory=set)
     not_before: dict[str, float] = field(default_factory=dict)
     converted: int = 0
     failed: int = 0
+    duplicates: int = 0
 
     @cached_property
     def station_fields(self) -> dict[str, Any]:
@@ -207,9 +218,10 @@ class ConverterWorker(Worker):
                 )
                 folders.pending.mkdir(parents=True, exist_ok=True)
                 folders.state.mkdir(parents=True, exist_ok=True)
-            self.lines[conv.name] = _Line(conv, folders, self.config.station_for(conv))
+            self.lines[conv.name] = self._line(conv, folders)
         self._remove_temp_files_of_a_killed_worker()
         self._pool_lock = threading.Lock()
+        self._intake_lock = threading.Lock()
         self._free: list[Sandbox] = []
         self._sandboxes: list[Sandbox] = []
         self._running = 0
@@ -220,6 +232,16 @@ class ConverterWorker(Worker):
             specs = sorted({line.config.converter for line in self._all_lines()})
             self.run_in_thread(lambda: self._warm(specs), self._warmed, name="sandbox-warm")
         self.ready = True
+
+    def _line(self, conv: ConverterConfig, folders: ConverterFolders) -> _Line:
+        """The worker's line for ``conv``: its folders, configured station and whether that
+        station overrides the one its files record."""
+        return _Line(
+            conv,
+            folders,
+            self.config.station_for(conv),
+            override_file_station=self.config.overrides_file_station(conv),
+        )
 
     def _remove_temp_files_of_a_killed_worker(self) -> None:
         """Delete the temp files a kill -9 of this worker left in the middle of a durable write.
@@ -251,10 +273,11 @@ class ConverterWorker(Worker):
             sandbox.close()
 
     def heartbeat_detail(self) -> dict[str, Any]:
-        """Files converted/failed, waiting and in progress."""
+        """Files converted/failed, duplicate reports, files waiting and in progress."""
         return {
             "converted": sum(line.converted for line in self._all_lines()),
             "failed": sum(line.failed for line in self._all_lines()),
+            "duplicates": sum(line.duplicates for line in self._all_lines()),
             "waiting": sum(len(line.waiting) for line in self.lines.values()),
             "active": self._running,
         }
@@ -273,6 +296,7 @@ class ConverterWorker(Worker):
                     "active": sorted(line.active),
                     "converted": line.converted,
                     "failed": line.failed,
+                    "duplicates": line.duplicates,
                 }
                 for name, line in self.lines.items()
             },
@@ -416,7 +440,7 @@ class ConverterWorker(Worker):
                 folders.state.mkdir(parents=True, exist_ok=True)
                 folders.error.mkdir(parents=True, exist_ok=True)
             runs = ScheduledRuns(conv, folders.state, now)
-            sched = _Scheduled(_Line(conv, folders, self.config.station_for(conv)), runs)
+            sched = _Scheduled(self._line(conv, folders), runs)
             schedules[conv.name] = sched
             slot = runs.startup(now)
             if slot is not None:
@@ -556,9 +580,16 @@ class ConverterWorker(Worker):
                 line, slot, "invalid", str(exc), attempts=attempt, outcome=outcome
             )
         result = FileOutcome(converted=True)
-        ids = self._enqueue_reports(line, line.folders.watch, reports, result)
+        with self._intake(reports):
+            try:
+                planned = self._plan(line, digest, reports)
+            except IdConflictRefused as exc:
+                return self._fail_scheduled(
+                    line, slot, "id_conflict", str(exc), attempts=attempt, outcome=outcome
+                )
+            self._enqueue_reports(line, line.folders.watch, planned, digest, result)
         warnings = list(outcome.warnings)
-        self._announce_converted(line, line.folders.watch, ids, outcome, warnings, result)
+        self._announce_converted(line, line.folders.watch, planned, outcome, warnings, result)
         return result
 
     def _collectable_files(self, line: _Line) -> dict[Path, tuple[int, int]]:
@@ -797,12 +828,25 @@ class ConverterWorker(Worker):
                 stdout=outcome.stdout[-2000:],
                 stderr=outcome.stderr[-2000:],
             )
-        try:
-            return self._deliver(line, path, reports, outcome, counter)
-        except OSError:
-            # We are alive, so the file did not kill us: not an attempt against it.
-            counter.unlink(missing_ok=True)
-            raise
+        with self._intake(reports):
+            try:
+                planned = self._plan(line, digest, reports)
+            except IdConflictRefused as exc:
+                return self._fail(
+                    line,
+                    path,
+                    "id_conflict",
+                    str(exc),
+                    attempts=attempts,
+                    counter=counter,
+                    outcome=outcome,
+                )
+            try:
+                return self._deliver(line, path, planned, digest, outcome, counter)
+            except OSError:
+                # We are alive, so the file did not kill us: not an attempt against it.
+                counter.unlink(missing_ok=True)
+                raise
 
     def _run_sandbox(self, line: _Line, path: Path, digest: str) -> SandboxOutcome:
         conv = line.config
@@ -813,7 +857,11 @@ class ConverterWorker(Worker):
             "reject_threshold": conv.reject_threshold,
             "validate": self.validate_first,
             # the sandbox stamps ids and station and hands back final queue bodies
-            "stamp": {"name": conv.name, "digest": digest},
+            "stamp": {
+                "name": conv.name,
+                "digest": digest,
+                "override_file_station": line.override_file_station,
+            },
         }
         sandbox = self._acquire()
         try:
@@ -823,31 +871,72 @@ class ConverterWorker(Worker):
 
     def _prepare_reports(
         self, line: _Line, digest: str, outcome: SandboxOutcome
-    ) -> list[tuple[str, bytes]]:
-        """The queue bodies (id, WSJF bytes) the sandbox stamped, checked.
+    ) -> list[CandidateReport]:
+        """The queue bodies the sandbox stamped, checked, one candidate per report.
 
-        The sandbox validated the reports and stamped the derived ids and the station identity
-        (so each report is serialised once). The converter's code ran in that process too, so
-        the fields the queue and the server rely on are checked here: each body must start with
-        exactly the id and station we expect (``wats.converters.stamp``; a prefix comparison,
+        The sandbox decided each report's id and station (``wats.converters.provenance``) and
+        stamped them, so each report is serialised once. The converter's code ran in that
+        process too, so the decision is checked against the rule here, and each body must start
+        with exactly that id and station (``wats.converters.stamp``; a prefix comparison,
         because decoding every 100 KB body again cost more than anything else this worker does).
         """
-        station = line.station_fields
+        conv = line.config
+        if len(outcome.identities) != len(outcome.report_json):
+            raise ValueError("the sandbox did not say which id and station each report carries")
         prepared = []
-        for index, body in enumerate(outcome.report_json):
-            expected_id = report_id(line.config.name, digest, index)
-            if not carries_stamp(body, expected_id, station):
-                raise ValueError(
-                    f"report {index} does not carry the id and station the pipeline assigned"
+        for index, (body, wire) in enumerate(
+            zip(outcome.report_json, outcome.identities, strict=True)
+        ):
+            identity = ReportIdentity.from_wire(wire)
+            problem = check_identity(
+                identity,
+                index,
+                converter_name=conv.name,
+                digest=digest,
+                configured=line.station_fields,
+                override_file_station=line.override_file_station,
+            )
+            if problem is None and not carries_stamp(body, identity.id, identity.station):
+                problem = f"report {index} does not carry the id and station the pipeline decided"
+            if problem is not None:
+                raise ValueError(problem)
+            prepared.append(
+                CandidateReport(
+                    id=identity.id,
+                    derived_id=report_id(conv.name, digest, index),
+                    kept_source_id=identity.id_origin is IdOrigin.SOURCE,
+                    body=bytes(body),
+                    station=identity.station,
+                    renamed=functools.partial(
+                        restamped_id, bytes(body), identity.id, station=identity.station
+                    ),
                 )
-            prepared.append((expected_id, bytes(body)))
+            )
         return prepared
+
+    def _intake(self, reports: list[CandidateReport]) -> contextlib.AbstractContextManager[Any]:
+        """Held while a source's reports are planned and queued. A source that kept ids of its
+        own takes the worker's intake lock: two files converted at once may carry the same id,
+        and the second must see the first's report. Derived ids are unique to their source,
+        so other sources go through without it."""
+        if any(report.kept_source_id for report in reports):
+            return self._intake_lock
+        return contextlib.nullcontext()
+
+    def _plan(
+        self, line: _Line, digest: str, reports: list[CandidateReport]
+    ) -> list[PlannedReport]:
+        """Which of a source's reports are new, duplicates, or renamed after an id conflict
+        (``wats.queue.intake``); ``IdConflictRefused`` when the converter refuses conflicts."""
+        new_id = line.config.on_id_conflict is IdConflictPolicy.NEW_ID
+        return plan_admission(self.queue, reports, digest=digest, new_id_on_conflict=new_id)
 
     def _deliver(
         self,
         line: _Line,
         path: Path,
-        reports: list[tuple[str, bytes]],
+        planned: list[PlannedReport],
+        digest: str,
         outcome: SandboxOutcome,
         counter: Path,
     ) -> FileOutcome:
@@ -857,56 +946,119 @@ class ConverterWorker(Worker):
         destination = self._destination(line, path)
         try:
             # durably queued BEFORE the source is touched (invariant 3)
-            ids = self._enqueue_reports(line, destination, reports, result)
+            self._enqueue_reports(line, destination, planned, digest, result)
             final = self._post_action(line, path, destination)
         finally:
             self._release_destination(destination)
         counter.unlink(missing_ok=True)
         warnings = list(outcome.warnings)
-        if not reports:
+        if not planned:
             warnings.append("the converter returned no reports")
-        self._announce_converted(line, final, ids, outcome, warnings, result)
+        self._announce_converted(line, final, planned, outcome, warnings, result)
         return result
 
     def _enqueue_reports(
-        self, line: _Line, source: Path, reports: list[tuple[str, bytes]], result: FileOutcome
-    ) -> list[str]:
-        """Queue every report durably; a ``report.queued`` event for each one new to the queue."""
+        self,
+        line: _Line,
+        source: Path,
+        planned: list[PlannedReport],
+        digest: str,
+        result: FileOutcome,
+    ) -> None:
+        """Queue every new report durably, with a ``report.queued`` event each; say what
+        happened to the others: ``report.duplicate`` (already queued or delivered) and
+        ``report.id_conflict`` (its own id was taken by other content)."""
         conv = line.config
-        ids = []
-        for report_id_, body in reports:
-            added = self.queue.enqueue_encoded(
-                report_id_,
-                body,
+        for report in planned:
+            if report.admission is Admission.DUPLICATE:
+                line.duplicates += 1
+                self._say_duplicate(line, source, report, result)
+                continue
+            self.queue.enqueue_encoded(
+                report.id,
+                report.body,
                 converter=conv.name,
                 source_file=str(source),
-                station=line.station.name,
+                station=report.candidate.station["name"],
+                source_sha256=digest,
             )
-            ids.append(report_id_)
-            if added:
-                result.events.append(
-                    (
-                        topics.REPORT_QUEUED,
-                        {
-                            "id": report_id_,
-                            "converter": conv.name,
-                            "source": source.name,
-                            "station": line.station.name,
-                        },
-                    )
+            if report.admission is Admission.NEW_ID:
+                self._say_id_conflict(line, source, report, result)
+            result.events.append(
+                (
+                    topics.REPORT_QUEUED,
+                    {
+                        "id": report.id,
+                        "converter": conv.name,
+                        "source": source.name,
+                        "station": report.candidate.station["name"],
+                    },
                 )
-        return ids
+            )
+
+    def _say_duplicate(
+        self, line: _Line, source: Path, report: PlannedReport, result: FileOutcome
+    ) -> None:
+        """A report the queue already holds with the same content: nothing new is queued."""
+        self.log.info(
+            "duplicate: the report is already queued or delivered; nothing new to send",
+            converter=line.config.name,
+            source=source.name,
+            report_id=report.id,
+            state=report.earlier_state,
+        )
+        result.events.append(
+            (
+                topics.REPORT_DUPLICATE,
+                {
+                    "id": report.id,
+                    "converter": line.config.name,
+                    "source": source.name,
+                    "state": report.earlier_state or "",
+                    "earlier_source": report.earlier_source,
+                },
+            )
+        )
+
+    def _say_id_conflict(
+        self, line: _Line, source: Path, report: PlannedReport, result: FileOutcome
+    ) -> None:
+        """A report whose own id was taken by other content went out under its derived id."""
+        self.log.warning(
+            "id conflict: the report's own id is taken by other content; "
+            "it is delivered under its derived id",
+            converter=line.config.name,
+            source=source.name,
+            own_id=report.conflicting_id,
+            report_id=report.id,
+            earlier_state=report.earlier_state,
+            earlier_source=report.earlier_source,
+        )
+        result.events.append(
+            (
+                topics.REPORT_ID_CONFLICT,
+                {
+                    "id": report.id,
+                    "own_id": report.conflicting_id or "",
+                    "converter": line.config.name,
+                    "source": source.name,
+                    "earlier_state": report.earlier_state or "",
+                    "earlier_source": report.earlier_source,
+                },
+            )
+        )
 
     def _announce_converted(
         self,
         line: _Line,
         final: Path,
-        ids: list[str],
+        planned: list[PlannedReport],
         outcome: SandboxOutcome,
         warnings: list[str],
         result: FileOutcome,
     ) -> None:
-        """``file.converted``, and ``file.alarm`` when the confidence is below the alarm line."""
+        """``file.converted`` (every report id, and which of them were already queued or
+        delivered), and ``file.alarm`` when the confidence is below the alarm line."""
         conv = line.config
         result.events.append(
             (
@@ -914,7 +1066,10 @@ class ConverterWorker(Worker):
                 {
                     "converter": conv.name,
                     "path": str(final),
-                    "report_ids": ids,
+                    "report_ids": [report.id for report in planned],
+                    "duplicates": [
+                        report.id for report in planned if report.admission is Admission.DUPLICATE
+                    ],
                     "confidence": float(outcome.confidence),
                     "warnings": warnings,
                 },

@@ -21,6 +21,7 @@ from wats.converters.base import (
     ConverterSource,
     read_source,
 )
+from wats.converters.provenance import fill_station_blanks
 
 __all__ = ["WSJFConverter"]
 
@@ -34,6 +35,7 @@ class WSJFConverter(ConverterBase):
     version = "1.0"
     file_patterns = ("*.json",)
     kind = "file"
+    source_ids = True  # the report's own id is kept: a repair refers to its test by it
 
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
         """Validate every report in the file; any invalid one fails the whole file, so a
@@ -54,7 +56,7 @@ class WSJFConverter(ConverterBase):
                     f"got {item.get('type')!r}"
                 )
             try:
-                reports.append(parse_report(item))
+                reports.append(parse_report(_with_station(item, context)))
             except ValidationError as exc:
                 return ConverterResult.fail(
                     f"{where}not a valid WSJF report: {describe_validation_error(exc)}"
@@ -71,7 +73,7 @@ class WSJFConverter(ConverterBase):
             return 0.05
         try:
             for item in items:
-                parse_report(item)
+                parse_report(_with_station(item, context))
         except ValidationError:
             return 0.6
         return 1.0
@@ -105,3 +107,9 @@ def _load(source: ConverterSource) -> tuple[list[Any], str | None]:
 
 def _looks_like_report(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") in _REPORT_TYPES and "pn" in item
+
+
+def _with_station(item: dict[str, Any], context: ConverterContext) -> dict[str, Any]:
+    """The report with the station fields it leaves empty filled from the configured station
+    (DESIGN invariant 7: configuration fills only what the file leaves empty)."""
+    return fill_station_blanks(item, context.station.model_dump())

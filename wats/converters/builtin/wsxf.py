@@ -32,6 +32,7 @@ class WSXFConverter(ConverterBase):
     version = "1.0"
     file_patterns = ("*.xml",)
     kind = "file"
+    source_ids = True  # the report's own id is kept: a repair refers to its test by it
 
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
         """Read every <Report> of the document; any unreadable one fails the whole file."""

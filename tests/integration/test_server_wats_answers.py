@@ -84,7 +84,7 @@ def test_test_report_header_carries_every_field_from_the_report(
     assert header["comment"] == uut["comment"]
     assert header["errorCode"] == uut["errorCode"]
     assert header["errorMessage"] == uut["errorMessage"]
-    assert header["swFilename"] == seq_call["path"].replace("\\", "/").rsplit("/", 1)[-1]
+    assert header["swFilename"] == seq_call["name"]
     assert header["swVersion"] == seq_call["version"]
     assert header["testOperation"] == _processes(client)[report["processCode"]]
     assert header["reportSize"] == math.ceil(len(stored) / 1024)
@@ -98,18 +98,19 @@ def test_test_report_header_carries_every_field_from_the_report(
     assert header["start"] == header["startUtc"] and header["userName"] == uut["user"]
 
 
-def test_software_file_name_is_the_file_name_of_the_sequence_path(
+def test_software_file_name_falls_back_to_the_file_name_of_the_sequence_path(
     client: httpx.Client, samples_dir: Path
 ) -> None:
     report = _sample(samples_dir, "new_report_example.json")
+    path = report["root"]["seqCall"]["path"]
+    assert "\\" in path  # a Windows path, as TestStand writes it
+    del report["root"]["seqCall"]["name"]
     _submit(client, report)
 
     header = _header(client, report["id"])
 
-    path = report["root"]["seqCall"]["path"]
-    assert "\\" in path  # a Windows path, as TestStand writes it
     assert header["swFilename"] == path.rsplit("\\", 1)[-1]
-    assert header["fixtureId"] == report["uut"]["fixtureId"]
+    assert header["swVersion"] == report["root"]["seqCall"]["version"]
 
 
 def test_repair_header_refers_to_the_test_report_and_names_the_failed_test_operation(

@@ -138,9 +138,9 @@ def header_extras(data: dict[str, Any], reference: ReferenceData) -> dict[str, A
 
     - ``batchNumber`` ``uut.batchSN``; ``fixtureId``, ``testSocketIndex``, ``errorCode``,
       ``errorMessage`` from ``uut``; ``comment`` from ``uut``/``uur``;
-    - ``swFilename``/``swVersion`` from the root sequence call: the file name of
-      ``seqCall.path`` (else ``seqCall.name``) and ``seqCall.version``, which is where TestStand
-      and WATS's converters record the test program;
+    - ``swFilename``/``swVersion`` from the root sequence call: ``seqCall.name`` (which
+      Virinco's pyWATS models as the sequence file name; else the file name of ``seqCall.path``)
+      and ``seqCall.version``;
     - ``testOperation``: the test operation's name: the report's process for a test report, the
       failed test operation (``uur.processCode``) for a repair report;
     - ``referencedUut``: ``uur.refUUT``; ``causedUutFailure`` (+ path): the step
@@ -151,7 +151,7 @@ def header_extras(data: dict[str, Any], reference: ReferenceData) -> dict[str, A
     root = data.get("root") if not is_repair else None
     seq_call = (root.get("seqCall") if isinstance(root, dict) else None) or {}
     path = str(seq_call.get("path") or "").replace("\\", "/").rsplit("/", 1)[-1]
-    sw_filename = path or _text(seq_call.get("name"))
+    sw_filename = _text(seq_call.get("name")) or path or None
     if is_repair:
         test_operation = _process_name(reference, info.get("processCode"), info.get("processName"))
     else:

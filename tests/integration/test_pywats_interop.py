@@ -255,3 +255,87 @@ def test_wrong_token_is_an_authentication_error_for_pywats(wats_server: Any) -> 
             client.process.get_processes()
     finally:
         client.close()
+
+
+def test_pywats_reads_every_header_field_it_models_from_our_server(
+    api: pyWATS, raw: httpx.Client
+) -> None:
+    sent = _new_uut(api, serial="SN-INTEROP-HEADER")
+    sent.info.fixture_id = "FIXTURE-7"
+    sent.info.socket_index = 2
+    sent.info.batch_number = "BATCH-42"
+    sent.info.comment = "interop comment"
+    sent.info.error_code = 17
+    sent.info.error_message = "probe contact lost"
+    root = sent.get_root_sequence_call()
+    root.sequence.file_name = "interop_program.seq"
+    root.sequence.version = "3.1.4"
+    api.report.submit_report(sent)
+    stored = raw.get(f"/api/Report/Wsjf/{sent.id}").content
+
+    [header] = api.report.query_uut_headers(odata_filter=f"uuid eq '{sent.id}'")
+
+    assert header.batch_number == "BATCH-42"
+    assert header.fixture_id == "FIXTURE-7"
+    assert header.test_socket_index == 2
+    assert header.comment == "interop comment"
+    assert (header.error_code, header.error_message) == (17, "probe contact lost")
+    assert (header.sw_filename, header.sw_version) == ("interop_program.seq", "3.1.4")
+    assert (header.run, header.passed_in_run) == (1, 1)
+    assert header.report_size == -(-len(stored) // 1024)
+    assert header.test_operation == header.process_name
+    assert header.receive_count == 1 and header.referenced_uut is None
+
+
+def test_pywats_reads_the_repair_reports_reference_to_its_test_report(api: pyWATS) -> None:
+    uut = _new_uut(api, serial="SN-INTEROP-REF")
+    uut.result = "F"
+    api.report.submit_report(uut)
+    repair_code = int(api.process.get_repair_operations()[0].code)
+    uur = api.report.create_uur_report(
+        uut,
+        operator="interop-repairer",
+        repair_process_code=repair_code,
+        station_name=STATION.name,
+        location=STATION.location,
+        purpose=STATION.purpose,
+    )
+    api.report.submit_report(uur)
+
+    [header] = api.report.query_uur_headers(odata_filter=f"uuid eq '{uur.id}'")
+
+    assert header.report_type == "R"
+    assert str(header.referenced_uut) == str(uut.id)
+
+
+def test_pywats_expands_sub_units_and_misc_info_only_when_asked(api: pyWATS) -> None:
+    sent = _new_uut(api, serial="SN-INTEROP-EXPAND")
+    sent.add_sub_unit(part_type="PCBA", sn="SUB-1", pn="SUB-PN", rev="C")
+    sent.add_misc_info(description="Firmware", value="2.0.1")
+    api.report.submit_report(sent)
+    where = f"uuid eq '{sent.id}'"
+
+    [plain] = api.report.query_uut_headers(odata_filter=where)
+    [expanded] = api.report.query_uut_headers(odata_filter=where, expand=["subUnits", "miscInfo"])
+
+    assert plain.sub_units is None and plain.misc_info is None
+    assert [
+        (u.serial_number, u.part_number, u.revision, u.part_type) for u in expanded.sub_units
+    ] == [("SUB-1", "SUB-PN", "C", "PCBA")]
+    assert [(m.description, m.value) for m in expanded.misc_info] == [("Firmware", "2.0.1")]
+
+
+def test_pywats_fetches_a_report_at_a_low_detail_level(api: pyWATS) -> None:
+    sent = _new_uut(api, serial="SN-INTEROP-DETAIL")
+    api.report.submit_report(sent)
+
+    header_only = api.report.get_report(str(sent.id), detail_level=0)
+    full = api.report.get_report(str(sent.id))
+
+    assert isinstance(header_only, UUTReport)
+    assert header_only.sn == "SN-INTEROP-DETAIL"
+    assert header_only.get_root_sequence_call().steps == []
+    assert [s.name for s in full.get_root_sequence_call().steps] == [
+        "Supply voltage",
+        "Fuse intact",
+    ]

@@ -16,6 +16,8 @@ from starlette.routing import Route
 
 from wats.server.clients import ClientConflict
 from wats.server.context import ServerContext
+from wats.server.detail import Detail, DetailError, apply_detail, parse_level
+from wats.server.expand import ExpandError, expansions, parse_expand
 from wats.server.ingest import (
     ReportRejected,
     build_header,
@@ -128,20 +130,31 @@ async def submit_wsxf(request: Request) -> Response:
 
 
 async def get_wsjf(request: Request) -> Response:
-    """``GET /api/Report/Wsjf/{id}``: the report as submitted; 404 when unknown.
+    """``GET /api/Report/Wsjf/{id}``: the report, trimmed to the options; 404 when unknown.
 
-    ``detailLevel``, ``includeChartdata`` and ``includeAttachments`` are accepted and the full
-    report is always returned (a superset of what any detail level asks for).
+    ``detailLevel`` (0-7, default 7 = all), ``includeChartdata`` and ``includeAttachments``
+    (default true) choose what is left out; see :mod:`wats.server.detail`. The whole report is
+    sent exactly as stored.
     """
     report_id = request.path_params["report_id"]
     try:
         uuid.UUID(report_id)
     except ValueError:
         return error(400, f"id: {report_id!r} is not a valid report id (UUID)")
+    try:
+        detail = Detail(
+            level=parse_level(_param(request, "detailLevel")),
+            chart_data=_flag(request, "includeChartdata", True),
+            attachments=_flag(request, "includeAttachments", True),
+        )
+    except (DetailError, ReportRejected) as exc:
+        return error(400, str(exc))
     body = _context(request).store.get_body(report_id)
     if body is None:
         return error(404, f"report {report_id} not found")
-    return Response(body, media_type="application/json")
+    if detail.is_full:
+        return Response(body, media_type="application/json")
+    return JSONResponse(apply_detail(json.loads(body), detail))
 
 
 async def query_headers(request: Request) -> Response:
@@ -159,7 +172,8 @@ async def query_headers(request: Request) -> Response:
         order = None
         if (ordering := _param(request, "$orderby")) is not None and ordering.strip():
             order = orderby_to_sql(ordering, HEADER_FIELDS)
-    except (ODataError, ReportRejected) as exc:
+        expand = parse_expand(_param(request, "$expand"))
+    except (ODataError, ExpandError, ReportRejected) as exc:
         return error(400, str(exc))
     headers = ctx.store.query(
         report_type=_REPORT_TYPES[type_param],
@@ -169,7 +183,13 @@ async def query_headers(request: Request) -> Response:
         top=top,
         skip=skip,
     )
-    return JSONResponse([h.to_wire() for h in headers])
+    answer = [h.to_wire() for h in headers]
+    if expand:
+        bodies = ctx.store.get_bodies([h.uuid for h in headers])
+        for header, wire in zip(headers, answer, strict=True):
+            report = json.loads(bodies.get(header.uuid, "{}"))
+            wire.update(expansions(header.report_type, report, expand))
+    return JSONResponse(answer)
 
 
 def _non_negative(request: Request, name: str) -> int | None:

@@ -20,6 +20,7 @@ from wats.server.auth import TokenChecker, load_or_create_credentials, prepare_d
 from wats.server.clients import ClientRegistry
 from wats.server.context import ServerContext
 from wats.server.faults import FaultInjector, FaultMiddleware
+from wats.server.ingest import stored_header_extras
 from wats.server.reference import default_reference_data, load_reference_data
 from wats.server.settings import ServerSettings
 from wats.server.store import ReportStore
@@ -40,9 +41,11 @@ def build_context(settings: ServerSettings) -> ServerContext:
         if settings.reference_file
         else default_reference_data()
     )
+    store = ReportStore(settings.data_dir)
+    store.backfill(lambda body: stored_header_extras(body, reference))
     return ServerContext(
         data_dir=settings.data_dir,
-        store=ReportStore(settings.data_dir),
+        store=store,
         reference=reference,
         faults=FaultInjector(settings.faults),
         tokens=checker,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,49 @@ CREATE INDEX IF NOT EXISTS reports_received ON reports (received_utc);
 CREATE INDEX IF NOT EXISTS reports_serial ON reports (serial_number);
 """
 
+# Header columns added after the first release. Added to older databases on open (and filled from
+# the stored bodies, see ReportStore.backfill), so an existing data folder keeps working.
+_ADDED_COLUMNS = {
+    "batch_number": "TEXT COLLATE NOCASE",
+    "fixture_id": "TEXT COLLATE NOCASE",
+    "sw_filename": "TEXT COLLATE NOCASE",
+    "sw_version": "TEXT COLLATE NOCASE",
+    "test_socket_index": "INTEGER",
+    "comment": "TEXT COLLATE NOCASE",
+    "error_code": "INTEGER",
+    "error_message": "TEXT COLLATE NOCASE",
+    "test_operation": "TEXT COLLATE NOCASE",
+    "referenced_uut": "TEXT",
+    "caused_uut_failure": "TEXT COLLATE NOCASE",
+    "caused_uut_failure_path": "TEXT COLLATE NOCASE",
+    "body_bytes": "INTEGER",
+}
+_ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS reports_unit
+    ON reports (report_type, part_number, serial_number, process_code, start_utc);
+"""
+
+# WATS numbers the runs of one unit (part + serial) in one test operation: run 1 is its first
+# test there, and ``passedInRun`` is the run it first passed in. Both follow from the other
+# reports, so they are computed per query (window functions) instead of being stored: a late
+# report with an earlier start renumbers the later ones, as it would on WATS.
+_UNIT = "report_type, part_number, serial_number, process_code"
+_NUMBERED = f"""
+numbered AS (
+    SELECT reports.*,
+        CASE WHEN report_type = 'T' THEN ROW_NUMBER() OVER (
+            PARTITION BY {_UNIT} ORDER BY start_utc, received_utc, uuid) END AS run
+    FROM reports {{inner}}
+),
+ranked AS (
+    SELECT numbered.*,
+        MIN(CASE WHEN result = 'P' THEN run END) OVER (PARTITION BY {_UNIT}) AS passed_in_run
+    FROM numbered
+)"""
+
+# WATS reports the size in KB; the stored body's UTF-8 length, rounded up.
+REPORT_SIZE_SQL = "((body_bytes + 1023) / 1024)"
+
 _RESULT_WORDS = {"passed": "P", "failed": "F", "done": "D", "error": "E", "terminated": "T"}
 
 
@@ -57,22 +100,40 @@ def normalise_result(value: Any) -> Any:
     return value
 
 
-# OData name → column. ``start`` is what pyWATS's filter builders use for ``startUtc``.
+# OData name → column. ``start`` is what pyWATS's filter builders use for ``startUtc``;
+# ``userName`` is the name Virinco's own .NET header model gives the operator.
 HEADER_FIELDS: Mapping[str, FieldSpec] = {
     "uuid": FieldSpec("uuid", FieldKind.STRING, lambda v: str(v).lower()),
     "serialNumber": FieldSpec("serial_number", FieldKind.STRING),
     "partNumber": FieldSpec("part_number", FieldKind.STRING),
     "revision": FieldSpec("revision", FieldKind.STRING),
+    "batchNumber": FieldSpec("batch_number", FieldKind.STRING),
     "stationName": FieldSpec("station_name", FieldKind.STRING),
     "location": FieldSpec("location", FieldKind.STRING),
     "purpose": FieldSpec("purpose", FieldKind.STRING),
     "processCode": FieldSpec("process_code", FieldKind.INTEGER),
     "processName": FieldSpec("process_name", FieldKind.STRING),
+    "testOperation": FieldSpec("test_operation", FieldKind.STRING),
     "result": FieldSpec("result", FieldKind.STRING, normalise_result),
     "startUtc": FieldSpec("start_utc", FieldKind.DATETIME),
     "start": FieldSpec("start_utc", FieldKind.DATETIME),
     "operator": FieldSpec("operator", FieldKind.STRING),
+    "userName": FieldSpec("operator", FieldKind.STRING),
+    "comment": FieldSpec("comment", FieldKind.STRING),
     "executionTime": FieldSpec("execution_time", FieldKind.NUMBER),
+    "swFilename": FieldSpec("sw_filename", FieldKind.STRING),
+    "swVersion": FieldSpec("sw_version", FieldKind.STRING),
+    "testSocketIndex": FieldSpec("test_socket_index", FieldKind.INTEGER),
+    "fixtureId": FieldSpec("fixture_id", FieldKind.STRING),
+    "errorCode": FieldSpec("error_code", FieldKind.INTEGER),
+    "errorMessage": FieldSpec("error_message", FieldKind.STRING),
+    "run": FieldSpec("run", FieldKind.INTEGER),
+    "passedInRun": FieldSpec("passed_in_run", FieldKind.INTEGER),
+    "receiveCount": FieldSpec("receive_count", FieldKind.INTEGER),
+    "reportSize": FieldSpec(REPORT_SIZE_SQL, FieldKind.INTEGER),
+    "causedUutFailure": FieldSpec("caused_uut_failure", FieldKind.STRING),
+    "causedUutFailurePath": FieldSpec("caused_uut_failure_path", FieldKind.STRING),
+    "referencedUut": FieldSpec("referenced_uut", FieldKind.STRING, lambda v: str(v).lower()),
     "receivedUtc": FieldSpec("received_utc", FieldKind.DATETIME),
     "stepCount": FieldSpec("step_count", FieldKind.INTEGER),
 }
@@ -80,7 +141,11 @@ HEADER_FIELDS: Mapping[str, FieldSpec] = {
 
 @dataclass(frozen=True)
 class ReportHeader:
-    """The queryable summary of one report (what ``Query/Header`` and the HTML page show)."""
+    """The queryable summary of one report (what ``Query/Header`` and the HTML page show).
+
+    ``run`` and ``passed_in_run`` are computed by queries (never stored); ``body_bytes`` is set by
+    the store from the body it keeps.
+    """
 
     uuid: str
     report_type: str
@@ -99,6 +164,26 @@ class ReportHeader:
     step_count: int
     received_utc: str
     receive_count: int = 1
+    batch_number: str | None = None
+    fixture_id: str | None = None
+    sw_filename: str | None = None
+    sw_version: str | None = None
+    test_socket_index: int | None = None
+    comment: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    test_operation: str | None = None
+    referenced_uut: str | None = None
+    caused_uut_failure: str | None = None
+    caused_uut_failure_path: str | None = None
+    body_bytes: int | None = None
+    run: int | None = None
+    passed_in_run: int | None = None
+
+    @property
+    def report_size_kb(self) -> int | None:
+        """The stored body's size in KB (rounded up), as WATS's ``reportSize`` gives it."""
+        return None if self.body_bytes is None else -(-self.body_bytes // 1024)
 
     def to_wire(self) -> dict[str, Any]:
         """The header as WATS's ``Query/Header`` spells it (camelCase)."""
@@ -108,22 +193,41 @@ class ReportHeader:
             "serialNumber": self.serial_number,
             "partNumber": self.part_number,
             "revision": self.revision,
+            "batchNumber": self.batch_number,
             "stationName": self.station_name,
             "location": self.location,
             "purpose": self.purpose,
             "processCode": self.process_code,
             "processName": self.process_name,
+            "testOperation": self.test_operation,
             "result": self.result,
             "startUtc": self.start_utc,
+            "start": self.start_utc,
             "operator": self.operator,
+            "userName": self.operator,
+            "comment": self.comment,
             "executionTime": self.execution_time,
+            "swFilename": self.sw_filename,
+            "swVersion": self.sw_version,
+            "testSocketIndex": self.test_socket_index,
+            "fixtureId": self.fixture_id,
+            "errorCode": self.error_code,
+            "errorMessage": self.error_message,
+            "run": self.run,
+            "passedInRun": self.passed_in_run,
             "receiveCount": self.receive_count,
+            "reportSize": self.report_size_kb,
+            "causedUutFailure": self.caused_uut_failure,
+            "causedUutFailurePath": self.caused_uut_failure_path,
+            "referencedUut": self.referenced_uut,
             "receivedUtc": self.received_utc,
             "stepCount": self.step_count,
         }
 
 
+_COMPUTED = ("run", "passed_in_run")
 _COLUMNS = list(ReportHeader.__dataclass_fields__)
+_STORED = [c for c in _COLUMNS if c not in _COMPUTED]
 
 
 @dataclass(frozen=True)
@@ -145,6 +249,11 @@ class ReportStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.executescript(_SCHEMA)
+        present = {row[1] for row in self._conn.execute("PRAGMA table_info(reports)")}
+        for name, declaration in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._conn.execute(f"ALTER TABLE reports ADD COLUMN {name} {declaration}")
+        self._conn.executescript(_ADDED_INDEXES)
 
     def __repr__(self) -> str:
         return f"ReportStore({str(self.path)!r})"
@@ -158,7 +267,8 @@ class ReportStore:
         """Insert or replace the report; True when the id was new."""
         values = asdict(header)
         values["body"] = body
-        names = [*_COLUMNS, "body"]
+        values["body_bytes"] = len(body.encode("utf-8"))
+        names = [*_STORED, "body"]
         updates = ", ".join(
             f"{n} = excluded.{n}" for n in names if n not in ("uuid", "receive_count")
         )
@@ -171,14 +281,68 @@ class ReportStore:
             row = self._conn.execute(sql, [values[n] for n in names]).fetchone()
         return bool(row and row[0] == 1)
 
+    def backfill(self, derive: Callable[[str], Mapping[str, Any]]) -> int:
+        """Fill the later-added header columns of rows stored by an older version.
+
+        ``derive`` maps a stored body to those columns' values (``ingest.header_extras``); rows
+        without ``body_bytes`` are the old ones. Returns how many rows were filled.
+        """
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT uuid, body FROM reports WHERE body_bytes IS NULL"
+            ).fetchall()
+        for report_id, body in rows:
+            values = dict(derive(body))
+            values["body_bytes"] = len(body.encode("utf-8"))
+            names = [n for n in values if n in _ADDED_COLUMNS]
+            assignments = ", ".join(f"{n} = ?" for n in names)
+            with self._lock:
+                self._conn.execute(
+                    f"UPDATE reports SET {assignments} WHERE uuid = ?",
+                    [*(values[n] for n in names), report_id],
+                )
+        return len(rows)
+
+    def _select(
+        self,
+        *,
+        inner: str = "",
+        inner_params: list[Any] | None = None,
+        outer: str = "",
+        outer_params: list[Any] | None = None,
+        tail: str = "",
+        tail_params: list[Any] | None = None,
+        with_body: bool = False,
+    ) -> list[tuple[Any, ...]]:
+        """Rows with the computed run columns; ``inner`` restricts which reports are numbered
+        (only by whole units, so numbering stays right), ``outer`` which are returned."""
+        columns = ", ".join(_COLUMNS) + (", body" if with_body else "")
+        sql = (
+            "WITH "
+            + _NUMBERED.format(inner=inner)
+            + f" SELECT {columns} FROM ranked {outer} {tail}"
+        )
+        bound = [*(inner_params or []), *(outer_params or []), *(tail_params or [])]
+        with self._lock:
+            return self._conn.execute(sql, bound).fetchall()
+
     def get(self, uuid: str) -> StoredReport | None:
         """The report with this id (case-insensitive), or None."""
-        sql = f"SELECT {', '.join(_COLUMNS)}, body FROM reports WHERE uuid = ?"
-        with self._lock:
-            row = self._conn.execute(sql, (uuid.lower(),)).fetchone()
-        if row is None:
+        unit = (
+            "WHERE (report_type, part_number, serial_number, process_code) IS "
+            "(SELECT report_type, part_number, serial_number, process_code "
+            "FROM reports WHERE uuid = ?)"
+        )
+        rows = self._select(
+            inner=unit,
+            inner_params=[uuid.lower()],
+            outer="WHERE uuid = ?",
+            outer_params=[uuid.lower()],
+            with_body=True,
+        )
+        if not rows:
             return None
-        return StoredReport(ReportHeader(*row[:-1]), row[-1])
+        return StoredReport(ReportHeader(*rows[0][:-1]), rows[0][-1])
 
     def get_body(self, uuid: str) -> str | None:
         """Only the WSJF text (the fetch endpoint needs nothing else)."""
@@ -187,6 +351,17 @@ class ReportStore:
                 "SELECT body FROM reports WHERE uuid = ?", (uuid.lower(),)
             ).fetchone()
         return row[0] if row else None
+
+    def get_bodies(self, uuids: list[str]) -> dict[str, str]:
+        """The WSJF texts of several reports by id (for ``$expand``)."""
+        if not uuids:
+            return {}
+        marks = ", ".join("?" * len(uuids))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT uuid, body FROM reports WHERE uuid IN ({marks})", uuids
+            ).fetchall()
+        return dict(rows)
 
     def query(
         self,
@@ -199,29 +374,40 @@ class ReportStore:
         skip: int = 0,
     ) -> list[ReportHeader]:
         """Headers matching a compiled filter (see :mod:`wats.server.odata`)."""
-        conditions: list[str] = []
-        bound: list[Any] = []
-        if report_type:
-            conditions.append("report_type = ?")
-            bound.append(report_type)
-        if where:
-            conditions.append(where)
-            bound.extend(params or [])
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM reports"
-        if conditions:
-            sql += " WHERE " + " AND ".join(conditions)
-        sql += f" ORDER BY {order_by or 'start_utc DESC'}, uuid"
-        sql += " LIMIT ? OFFSET ?"
-        bound.extend([-1 if top is None else top, skip])
-        with self._lock:
-            rows = self._conn.execute(sql, bound).fetchall()
+        inner, inner_params = "", []
+        if report_type:  # a unit never spans report types: numbering stays right
+            inner, inner_params = "WHERE report_type = ?", [report_type]
+        outer = f"WHERE {where}" if where else ""
+        tail = f"ORDER BY {order_by or 'start_utc DESC'}, uuid LIMIT ? OFFSET ?"
+        rows = self._select(
+            inner=inner,
+            inner_params=inner_params,
+            outer=outer,
+            outer_params=list(params or []) if where else [],
+            tail=tail,
+            tail_params=[-1 if top is None else top, skip],
+        )
         return [ReportHeader(*row) for row in rows]
 
-    def latest(self, limit: int = 100) -> list[ReportHeader]:
+    def count_matching(self, *, where: str | None = None, params: list[Any] | None = None) -> int:
+        """How many reports a compiled filter matches (the page's "n of m")."""
+        sql = "SELECT COUNT(*) FROM reports" + (f" WHERE {where}" if where else "")
+        with self._lock:
+            return int(self._conn.execute(sql, list(params or [])).fetchone()[0])
+
+    def latest(
+        self,
+        limit: int = 100,
+        *,
+        offset: int = 0,
+        where: str | None = None,
+        params: list[Any] | None = None,
+    ) -> list[ReportHeader]:
         """The most recently received reports, newest first (the HTML page's list)."""
-        return self.query(order_by="received_utc DESC", top=limit)
+        return self.query(
+            where=where, params=params, order_by="received_utc DESC", top=limit, skip=offset
+        )
 
     def count(self) -> int:
         """How many distinct report ids are stored."""
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+        return self.count_matching()

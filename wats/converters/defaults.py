@@ -217,7 +217,7 @@ class HeaderDefaults:
             return given
         field = HeaderField.PROCESS_CODE
         default = int(getattr(self.arguments, field.argument))
-        self._defaulted(why or f"the file names no {field}", field, str(default))
+        self._defaulted(why or f"the file names no {field}", field, f"process code {default}")
         return default
 
     def _defaulted(self, what: str, field: HeaderField, shown: str) -> None:

@@ -124,8 +124,9 @@ def test_default_layout_without_part_number_uses_the_argument_and_warns(
     result = _convert(samples_dir / "teststand_xml" / WITHOUT_WATS, context)
     [report] = result.reports
     assert (report.pn, report.rev, report.process_code) == ("MB-1", "B", 50)
-    assert any("using 'MB-1' (argument default_part_number, set in" in w for w in result.warnings)
-    # Values set in the config cost no confidence; only the missing offset does.
+    # Values set in the config are the site's own: no warning, no lower confidence (only the
+    # missing offset costs some).
+    assert not [w for w in result.warnings if "part number" in w or "process code" in w]
     assert result.confidence == pytest.approx(0.95)
 
 

@@ -11,11 +11,11 @@ field the same way, through :class:`HeaderDefaults`:
   limit, fails the file naming the field (never rewritten: an altered serial files the result
   under another unit);
 - a field the file leaves empty takes the converter's argument (``default_part_number``,
-  ``default_serial_number``, ``default_revision``, ``process_code``), always with a warning
-  naming the argument. While the argument is at its built-in default the conversion's
-  confidence is also capped at :data:`DEFAULTED_CONFIDENCE`: nobody has yet said what the
-  value should be. A value set in the config is the site's statement for that folder, so it
-  costs no confidence (the warning stays, so ``convert`` shows where the value came from);
+  ``default_serial_number``, ``default_revision``, ``process_code``). While the argument is at
+  its built-in default, the report carries a warning naming the argument and the conversion's
+  confidence is capped at :data:`DEFAULTED_CONFIDENCE`: nobody has yet said what the value
+  should be. A value set in the config is the site's statement for that folder's files, so it
+  is used silently (a warning on every file would teach people to ignore warnings);
 - ``default_serial_number`` has no built-in value: a made-up serial would merge the histories
   of different units, so a file without one fails unless a site sets it on purpose.
 
@@ -128,8 +128,8 @@ def part_number_argument(default: str = "UNKNOWN", **extra: Any) -> Any:
     return Field(
         default=default,
         description=(
-            f"Part number of a report whose file names none (default {default!r}). Used with a "
-            f"warning; left at this default, confidence is capped at {DEFAULTED_CONFIDENCE}."
+            f"Part number of a report whose file names none (default {default!r}). Left at this "
+            f"default, it comes with a warning and confidence capped at {DEFAULTED_CONFIDENCE}."
         ),
         **extra,
     )
@@ -141,8 +141,7 @@ def serial_number_argument(**extra: Any) -> Any:
         default=None,
         description=(
             "Serial number of a report whose file names none. Unset (the default), such a "
-            "file fails: one made-up serial would merge the histories of different units. "
-            "Used with a warning."
+            "file fails: one made-up serial would merge the histories of different units."
         ),
         **extra,
     )
@@ -153,8 +152,8 @@ def revision_argument(default: str, **extra: Any) -> Any:
     return Field(
         default=default,
         description=(
-            f"Revision of a report whose file names none (default {default!r}). Used with a "
-            f"warning; left at this default, confidence is capped at {DEFAULTED_CONFIDENCE}."
+            f"Revision of a report whose file names none (default {default!r}). Left at this "
+            f"default, it comes with a warning and confidence capped at {DEFAULTED_CONFIDENCE}."
         ),
         **extra,
     )
@@ -167,8 +166,8 @@ def process_code_argument(default: int = 10, **extra: Any) -> Any:
         ge=0,
         description=(
             f"Process (test operation) code of a report whose file names none, or names one "
-            f"the server's processes do not hold (default {default}, 'SW Debug'). Used with a "
-            f"warning; left at this default, confidence is capped at {DEFAULTED_CONFIDENCE}."
+            f"the server's processes do not hold (default {default}, 'SW Debug'). Left at this "
+            f"default, it comes with a warning and confidence capped at {DEFAULTED_CONFIDENCE}."
         ),
         **extra,
     )
@@ -197,8 +196,8 @@ class HeaderDefaults:
             problem = refusal(field, given)
             if problem is not None:
                 raise HeaderFieldError(
-                    f"the {named} {given[:40]!r} {problem}; fix it at the station "
-                    f"(it is not rewritten, so the result stays with its unit)"
+                    f"the {named} {given[:40]!r} {problem}; values are never rewritten (the "
+                    f"result must stay with its unit), so fix it at the station"
                 )
             return given
         default = getattr(self.arguments, field.argument)
@@ -210,22 +209,26 @@ class HeaderDefaults:
         self._defaulted(f"the file names no {named}", field, repr(default))
         return str(default)
 
-    def code(self, given: int | None, why: str = "") -> int:
-        """The process code the file gives, else the ``process_code`` argument. ``why`` says
-        why the file's own is unusable (an operation name the server does not know)."""
+    def code(self, given: int | None, unusable: str = "") -> int:
+        """The process code the file gives, else the ``process_code`` argument.
+
+        ``unusable`` says why the file's (or the config's) own operation cannot be used - an
+        operation name the server's processes do not hold. That is an anomaly, not a format
+        that never records the field, so it warns and caps the confidence even when
+        ``process_code`` is set in the config."""
         if given is not None:
             return given
         field = HeaderField.PROCESS_CODE
         default = int(getattr(self.arguments, field.argument))
-        self._defaulted(why or f"the file names no {field}", field, f"process code {default}")
+        if unusable:
+            self.warn(f"{unusable}; using process code {default} (argument {field.argument})")
+            self.confidence = min(self.confidence, DEFAULTED_CONFIDENCE)
+            return default
+        self._defaulted(f"the file names no {field}", field, f"process code {default}")
         return default
 
     def _defaulted(self, what: str, field: HeaderField, shown: str) -> None:
-        if self._explicit(field):
-            self.warn(f"{what}; using {shown} (argument {field.argument}, set in the config)")
-            return
+        if field.argument in self.arguments.model_fields_set:
+            return  # the site's own statement for this folder: nothing to warn about
         self.warn(f"{what}; using {shown} (the built-in default of argument {field.argument})")
         self.confidence = min(self.confidence, DEFAULTED_CONFIDENCE)
-
-    def _explicit(self, field: HeaderField) -> bool:
-        return field.argument in self.arguments.model_fields_set

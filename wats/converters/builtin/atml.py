@@ -400,7 +400,7 @@ def _process_code(args: ATMLArguments, context: ConverterContext, defaults: Head
             f"process {args.process_name!r} is not in the server's processes (or they were "
             f"never synced)",
         )
-    return defaults.code(None, "ATML names no process code")
+    return defaults.code(None)
 
 
 def _misc_infos(unit: Element, result_set: Element, version: str) -> list[MiscInfo]:

@@ -293,7 +293,7 @@ def _process_code(
         if code is None:
             return defaults.code(None, f"operation {op_name!r} is not among the server's processes")
     if not code:
-        return defaults.code(None, "the report names no operation")
+        return defaults.code(None)
     if len(context.reference) and context.reference.process_name(code) is None:
         src.warn(f"process code {code} is not among the server's processes")
     return code

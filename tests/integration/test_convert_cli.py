@@ -186,19 +186,19 @@ def test_convert_without_converter_picks_the_owner_of_each_equipment_format(
 def test_convert_labels_the_result_confidence_apart_from_the_validate_one(
     samples_dir: Path, tmp_path: Path
 ) -> None:
-    # openhtf's validate() says 0.95 and its result (no part number) 0.90: a bare "confidence
-    # 0.90" under "validate() confidence 0.95" read as a contradiction
+    # openhtf's validate() says 0.95 and its result (no part number: a built-in default) 0.80:
+    # a bare "confidence 0.80" under "validate() confidence 0.95" read as a contradiction
     sample = samples_dir / "openhtf" / "openhtf163_hello_world_PASS.json"
     code, _out, err = _run(str(sample), "--config", str(_config(tmp_path)))
     assert code == 0, err
     assert "validate() confidence 0.95" in err
-    assert "convert() result confidence 0.90 (validate() said 0.95)" in err
+    assert "convert() result confidence 0.80 (validate() said 0.95)" in err
     assert not any(line.startswith("confidence") for line in err.splitlines())
     code, _out, err = _run(
         str(sample), "--converter", "openhtf", "--config", str(_config(tmp_path))
     )
     assert code == 0, err
-    assert "convert() result confidence 0.90;" in err and "validate() said" not in err
+    assert "convert() result confidence 0.80;" in err and "validate() said" not in err
 
 
 def test_convert_of_a_folder_without_a_folder_converter_says_only_those_read_folders(

@@ -76,3 +76,48 @@ def test_every_equipment_sample_lands_on_the_server_with_its_serial_part_and_res
         assert pipe.files(converter, "error") == []
     done = sum(len(pipe.sources(converter, "done")) for converter in CONVERTERS)
     assert done == len(SAMPLE_FACTS) + 1
+
+
+def _atml_unit(serial: str, socket: int, part: str) -> str:
+    """One socket's <TestResults> of a TestStand batch run (ATML 6.01), as small as it gets."""
+    numbers = (
+        f'<c:IdentificationNumbers><c:IdentificationNumber number="{part}" type="Part"/>'
+        "</c:IdentificationNumbers>"
+        if part
+        else ""
+    )
+    return (
+        f'<trc:TestResults uuid="u-{socket}">'
+        '<tr:ResultSet ID="1" name="Board.seq#MainSequence" '
+        'startDateTime="2024-03-01T08:00:00+01:00"><tr:Outcome value="Passed"/></tr:ResultSet>'
+        f'<tr:UUT><c:Definition version="B"><c:Identification>{numbers}</c:Identification>'
+        f"</c:Definition><c:SerialNumber>{serial}</c:SerialNumber></tr:UUT>"
+        "<tr:Extension><ts:TSResultSetProperties>"
+        f'<ts:TestSocketIndex value="{socket}"/></ts:TSResultSetProperties></tr:Extension>'
+        "</trc:TestResults>"
+    )
+
+
+def test_a_batch_file_with_a_socket_lacking_its_part_number_is_delivered_whole(
+    pipe: Pipeline,
+) -> None:
+    namespaces = (
+        'xmlns:trc="urn:IEEE-1636.1:2013:TestResultsCollection" '
+        'xmlns:tr="urn:IEEE-1636.1:2013:TestResults" xmlns:c="urn:IEEE-1671:2010:Common" '
+        'xmlns:ts="www.ni.com/TestStand/ATMLTestResults/3.0"'
+    )
+    body = _atml_unit("BATCH-S0", 0, "PCBA-100") + _atml_unit("BATCH-S1", 1, "")
+    document = f"<trc:TestResultsCollection {namespaces}>{body}</trc:TestResultsCollection>"
+    pipe.drop("atml", "batch.xml", document.encode())
+
+    def landed() -> list[tuple[str, str]] | None:
+        found = sorted(
+            (h.serial_number, h.part_number)
+            for h in pipe.server_headers()
+            if h.serial_number.startswith("BATCH-")
+        )
+        return found if len(found) >= 2 else None
+
+    found = wait_for(landed, 60, "both sockets' reports on the server")
+    assert found == [("BATCH-S0", "PCBA-100"), ("BATCH-S1", "UNKNOWN")]
+    assert pipe.files("atml", "error") == []

@@ -26,7 +26,13 @@ from wats.api.models import (
     parse_report,
 )
 from wats.api.station import Station
-from wats.converters import ConverterContext, ConverterResult, ConverterSource, ReferenceLookup
+from wats.converters import (
+    ConverterArgumentsError,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    ReferenceLookup,
+)
 from wats.converters.builtin.atml import ATMLConverter
 
 STATION = Station(name="ICT-01", location="Line 4", purpose="Test")
@@ -102,8 +108,13 @@ def test_a_start_time_without_offset_gets_the_station_offset_and_lowers_confiden
     report = _only_report(result)
     assert report.start == STARTS[version]
     assert report.start.utcoffset() == timedelta(hours=2)
-    assert result.confidence == pytest.approx(0.9)
+    # No offset (0.9); and no revision or operation either, so the built-in defaults cap it.
+    assert result.confidence == pytest.approx(0.8)
     assert any("no UTC offset" in warning for warning in result.warnings)
+    result = _convert(
+        samples_dir / "atml" / SAMPLES[version], process_code=10, default_revision="NA"
+    )
+    assert result.confidence == pytest.approx(0.9), result.warnings
 
 
 @pytest.mark.parametrize("version", list(SAMPLES))
@@ -251,7 +262,13 @@ def _datum(value: str, unit: str = "V") -> str:
     return f'<c:Datum value="{value}" xsi:type="ts:TS_double" nonStandardUnit="{unit}"/>'
 
 
-def _unit(serial: str, socket: int, voltage: str, outcome: str) -> str:
+def _unit(serial: str, socket: int, voltage: str, outcome: str, part: str = "PCBA-100") -> str:
+    numbers = (
+        f'<c:IdentificationNumbers><c:IdentificationNumber number="{part}" type="Part"/>'
+        "</c:IdentificationNumbers>"
+        if part
+        else ""
+    )
     return f"""
 <trc:TestResults uuid="u-{socket}">
  <tr:Personnel><tr:SystemOperator ID="op" name="operator1"/></tr:Personnel>
@@ -303,9 +320,8 @@ def _unit(serial: str, socket: int, voltage: str, outcome: str) -> str:
   </tr:SessionAction>
  </tr:ResultSet>
  <tr:TestStation><c:SerialNumber>RIG-7</c:SerialNumber></tr:TestStation>
- <tr:UUT><c:Definition version="B"><c:Identification>
-  <c:IdentificationNumbers><c:IdentificationNumber number="PCBA-100" type="Part"/>
-  </c:IdentificationNumbers></c:Identification></c:Definition>
+ <tr:UUT><c:Definition version="B"><c:Identification>{numbers}
+  </c:Identification></c:Definition>
   <c:SerialNumber>{serial}</c:SerialNumber></tr:UUT>
  <tr:Extension><ts:TSResultSetProperties>
   <ts:TestSocketIndex value="{socket}"/><ts:BatchSerialNumber value="BATCH-9"/>
@@ -313,15 +329,16 @@ def _unit(serial: str, socket: int, voltage: str, outcome: str) -> str:
 </trc:TestResults>"""
 
 
-def _batch(tmp_path: Path) -> Path:
+def _batch(tmp_path: Path, *units: str) -> Path:
     path = tmp_path / "batch.xml"
-    body = _unit("SN-A", 0, "3.3", "Passed") + _unit("SN-B", 1, "3.9", "Failed")
+    body = "".join(units) or _unit("SN-A", 0, "3.3", "Passed") + _unit("SN-B", 1, "3.9", "Failed")
     path.write_text(f"<trc:TestResultsCollection {NS}>{body}</trc:TestResultsCollection>")
     return path
 
 
 def test_a_batch_file_gives_one_report_per_unit_with_its_socket(tmp_path: Path) -> None:
-    result = _convert(_batch(tmp_path))
+    # ATML names no operation; set in the config, the operation costs no confidence.
+    result = _convert(_batch(tmp_path), process_code=50)
     assert result.success, result.message
     assert result.confidence == 1.0, result.warnings
     first, second = result.reports
@@ -523,3 +540,93 @@ def test_loops_errors_tolerances_and_unknown_outcomes_are_carried(tmp_path: Path
     assert (odd.step_type, odd.status) == ("Action", StepStatus.DONE)
     assert result.confidence == pytest.approx(0.8)
     assert any("'Weird'" in warning for warning in result.warnings)
+
+
+# -- WATS-required header fields the file leaves empty (wats.converters.defaults) --------------
+
+
+def test_a_batch_socket_without_part_number_gets_the_default_and_lowers_confidence(
+    tmp_path: Path,
+) -> None:
+    path = _batch(
+        tmp_path,
+        _unit("SN-A", 0, "3.3", "Passed", part=""),
+        _unit("SN-B", 1, "3.3", "Passed"),
+    )
+    result = _convert(path, process_code=50)
+    assert result.success, result.message
+    assert [(r.sn, r.pn, r.uut.test_socket_index) for r in result.reports] == [
+        ("SN-A", "UNKNOWN", 0),
+        ("SN-B", "PCBA-100", 1),
+    ]
+    assert result.confidence == pytest.approx(0.8)
+    assert [w for w in result.warnings if "part number" in w] == [
+        "<TestResults> 1: the file names no part number; using 'UNKNOWN' "
+        "(the built-in default of argument default_part_number)"
+    ]
+
+
+def test_an_explicit_default_part_number_is_used_without_lowering_confidence(
+    tmp_path: Path,
+) -> None:
+    path = _batch(tmp_path, _unit("SN-A", 0, "3.3", "Passed", part=""))
+    result = _convert(path, process_code=50, default_part_number="BOARD-7")
+    report = _only_report(result)
+    assert report.pn == "BOARD-7"
+    assert result.confidence == 1.0
+    assert not [w for w in result.warnings if "part number" in w]  # the site's own value
+
+
+def test_a_unit_without_serial_fails_unless_a_default_serial_is_set(tmp_path: Path) -> None:
+    path = _batch(tmp_path, _unit("SN-A", 0, "3.3", "Passed"), _unit("", 1, "3.3", "Passed"))
+    result = _convert(path, process_code=50)
+    assert not result.success and result.reports == []
+    assert "<TestResults> 2: the file names no serial number (<UUT><SerialNumber>)" in (
+        result.message
+    )
+    assert "default_serial_number" in result.message
+    result = _convert(path, process_code=50, default_serial_number="NO-SERIAL")
+    assert [r.sn for r in result.reports] == ["SN-A", "NO-SERIAL"]
+
+
+@pytest.mark.parametrize(
+    ("serial", "part", "expected"),
+    [
+        ("SN/1", "PCBA-100", "serial number (<UUT><SerialNumber>) 'SN/1' contains characters "
+         "WATS refuses (/)"),
+        ("SN-1", "P*1", "part number 'P*1' contains characters WATS refuses (*)"),
+        ("SN-1", "P" * 101, "part number 'PPPP"),
+        ("S" * 101, "PCBA-100", "is 101 characters long; WATS allows 100"),
+    ],
+)  # fmt: skip
+def test_values_wats_refuses_still_fail_naming_the_field(
+    tmp_path: Path, serial: str, part: str, expected: str
+) -> None:
+    result = _convert(_batch(tmp_path, _unit(serial, 0, "3.3", "Passed", part=part)))
+    assert not result.success
+    assert expected in result.message
+
+
+def test_an_over_long_revision_fails_rather_than_being_cut(tmp_path: Path) -> None:
+    path = _batch(tmp_path, _unit("SN-1", 0, "3.3", "Passed"))
+    path.write_text(path.read_text().replace('version="B"', f'version="{"R" * 101}"'))
+    result = _convert(path)
+    assert not result.success
+    assert "revision (<UUT><Definition> version)" in result.message
+    assert "WATS allows 100" in result.message
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"default_part_number": "A/B"}, "arguments.default_part_number"),
+        ({"default_serial_number": "X" * 101}, "arguments.default_serial_number"),
+        ({"default_revision": ""}, "arguments.default_revision"),
+        ({"process_code": -1}, "arguments.process_code"),
+    ],
+)
+def test_defaults_wats_would_refuse_are_config_errors(
+    arguments: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ConverterArgumentsError, match=named):
+        ATMLConverter.parse_arguments(arguments)

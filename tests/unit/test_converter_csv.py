@@ -439,8 +439,18 @@ REFUSALS = {
     "no name": (HEAD + "Name,Value\n,3.3\n", ["line 5", "'Name'", "empty"]),
     "no data rows": (HEAD + "Name,Value\n", ["line 4", "no data rows"]),
     "no table": ("Serial: S1\nsome notes\n", ["no results table", "step-name column"]),
-    "no serial": ("Part: P1\nName,Value\nA,1\n", ["no serial number", "arguments.header.serial"]),
-    "no part": ("Serial: S1\nName,Value\nA,1\n", ["no part number", "default_part_number"]),
+    "no serial": (
+        "Part: P1\nName,Value\nA,1\n",
+        ["no serial number", "arguments.header.serial", "arguments.default_serial_number"],
+    ),
+    "long part": (
+        "Serial: S1\nPart: " + "P" * 101 + "\nName,Value\nA,1\n",
+        ["line 2", "WATS allows 100"],
+    ),
+    "long revision": (
+        "Serial: S1\nPart: P\nRev: " + "R" * 101 + "\nName,Value\nA,1\n",
+        ["revision (line 3, header key 'Rev')", "WATS allows 100"],
+    ),
     "bad serial": ("Serial: S/1\nPart: P\nName,Value\nA,1\n", ["line 1", "'S/1'", "/"]),
     "bad time": (
         "Serial: S\nPart: P\nStart: 5th March\nName,Value\nA,1\n",
@@ -607,3 +617,44 @@ def test_hostile_input_fails_cleanly_and_quickly(tmp_path: Path, case: str) -> N
     _clean(result)
     assert not result.success
     assert CSVConverter().validate(ConverterSource(path), _context()) <= 0.9
+
+
+# -- WATS-required header fields the file leaves empty (wats.converters.defaults) -------------
+
+
+def test_a_missing_part_number_takes_the_built_in_default_and_lowers_confidence(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, "r.csv", "Serial: S1\nRevision: A\nProcess: 50\nName,Value\nA,1\n")
+    report, result = _report(path)
+    assert report.pn == "UNKNOWN"
+    assert [w for w in result.warnings if "part number" in w] == [
+        "the file names no part number (header keys PartNumber, Part, PN, PartNo, Product, "
+        "ProductNumber, Model); using 'UNKNOWN' (the built-in default of argument "
+        "default_part_number)"
+    ]
+    assert result.confidence <= 0.8
+
+
+def test_an_explicit_default_part_number_costs_no_confidence(tmp_path: Path) -> None:
+    text = "Serial: S1\nRevision: A\nProcess: 50\nStart: 2024-03-05T10:00:00+01:00\n"
+    path = _write(tmp_path, "r.csv", text + "Name,Value\nA,1\n")
+    report, result = _report(path, default_part_number="FIXED-1")
+    assert report.pn == "FIXED-1"
+    assert (result.warnings, result.confidence) == ([], 1.0)
+
+
+def test_a_default_serial_number_is_used_only_when_set(tmp_path: Path) -> None:
+    path = _write(tmp_path, "r.csv", "Part: P\nName,Value\nA,1\n")
+    assert not _convert(path).success
+    report, _ = _report(path, default_serial_number="NO-SN")
+    assert report.sn == "NO-SN"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"default_part_number": "P^1"}, {"default_serial_number": ""}, {"default_revision": ""}],
+)
+def test_defaults_wats_would_refuse_are_config_errors(arguments: dict[str, str]) -> None:
+    with pytest.raises(ConverterArgumentsError, match=f"arguments.{next(iter(arguments))}"):
+        CSVConverter.parse_arguments(arguments)

@@ -37,7 +37,13 @@ from wats.api.models import (
     report_to_json,
 )
 from wats.api.station import Station
-from wats.converters import ConverterContext, ConverterResult, ConverterSource, ReferenceLookup
+from wats.converters import (
+    ConverterArgumentsError,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    ReferenceLookup,
+)
 from wats.converters.builtin.openhtf import OpenHTFArguments, OpenHTFConverter
 
 STATION = Station(name="FCT-07", location="Line 2", purpose="Production")
@@ -96,10 +102,15 @@ def test_every_sample_converts_to_one_report_the_models_accept(
     assert report.process_code == 10  # default: the records name no operation
     assert report.misc_infos[0].description == "test_name"
     assert report.misc_infos[0].text == "openhtf_test"
-    # The records carry no part number: the default is used and said so.
-    assert report.pn == "UNKNOWN"
-    assert any("part number" in w for w in result.warnings)
-    assert result.confidence == pytest.approx(0.9)
+    # The records carry no part number, revision or operation: the built-in defaults are
+    # used, said so, and cap the confidence.
+    assert (report.pn, report.rev) == ("UNKNOWN", "1")
+    assert [w.split(";")[0] for w in result.warnings] == [
+        "the file names no part number (metadata)",
+        "the file names no revision (metadata)",
+        "the file names no process code",
+    ]
+    assert result.confidence == pytest.approx(0.8)
 
 
 def test_hello_world_record_maps_serial_result_start_and_its_string_measurement(
@@ -285,13 +296,16 @@ def test_unknown_operation_falls_back_to_the_process_code_argument_with_a_warnin
     tmp_path: Path,
 ) -> None:
     record = _record(metadata={"operation": "Coating inspection"})
-    report, result = _report(_write(tmp_path, record), process_code=50, part_number="PCBA-7")
+    report, result = _report(
+        _write(tmp_path, record), process_code=50, part_number="PCBA-7", revision="A"
+    )
     assert report.process_code == 50
     assert report.pn == "PCBA-7"  # given in the config: not a guess, so no warning for it
     assert result.warnings == [
         "operation 'Coating inspection' is not a known process; using process code 50 "
         "(argument process_code)"
     ]
+    assert result.confidence == pytest.approx(0.8)
 
 
 def test_process_code_in_the_metadata_wins_over_the_operation_name(tmp_path: Path) -> None:
@@ -299,7 +313,7 @@ def test_process_code_in_the_metadata_wins_over_the_operation_name(tmp_path: Pat
     report, _ = _report(_write(tmp_path, record), part_number="P")
     assert report.process_code == 30
     record = _record(metadata={"operation": "ict"})  # looked up ignoring case
-    report, result = _report(_write(tmp_path, record), part_number="P")
+    report, result = _report(_write(tmp_path, record), part_number="P", default_revision="A")
     assert (report.process_code, result.warnings) == (20, [])
 
 
@@ -506,8 +520,8 @@ def test_phases_of_a_subtest_nest_in_a_sequence_with_the_subtest_outcome(tmp_pat
         ([1, 2, 3], "expected a JSON object"),
         ({"type": "T", "pn": "A"}, "missing dut_id, outcome, phases"),
         (_record(dut_id=""), "dut_id"),
-        (_record(dut_id="A/B"), "sn"),
-        (_record(dut_id="x" * 101), "sn: String should have at most 100 characters"),
+        (_record(dut_id="A/B"), "serial number (dut_id) 'A/B' contains characters WATS refuses"),
+        (_record(dut_id="x" * 101), "serial number (dut_id) 'xxx"),
         (_record(outcome=None), "outcome"),
         (_record(phases={"a": 1}), "phases: expected a JSON list"),
         (_record(phases=[_phase("p", {"m": 5})]), "phases[0].measurements.m"),
@@ -632,3 +646,56 @@ def test_deeply_nested_input_fails_or_converts_cleanly(tmp_path: Path) -> None:
         nested = [nested]
     record = _record(phases=[_phase("p", _measure("m", nested))])
     _assert_clean(_write(tmp_path, record, "deep-value.json"))
+
+
+# -- WATS-required header fields the record leaves empty (wats.converters.defaults) ----------
+
+
+def test_a_missing_part_number_takes_the_built_in_default_and_lowers_confidence(
+    tmp_path: Path,
+) -> None:
+    record = _record(metadata={"revision": "B", "process_code": 30})
+    report, result = _report(_write(tmp_path, record))
+    assert report.pn == "UNKNOWN"
+    assert result.warnings == [
+        "the file names no part number (metadata); using 'UNKNOWN' "
+        "(the built-in default of argument default_part_number)"
+    ]
+    assert result.confidence == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize("name", ["default_part_number", "part_number"])
+def test_an_explicit_default_part_number_is_used_under_its_new_and_old_name(
+    tmp_path: Path, name: str
+) -> None:
+    record = _record(metadata={"revision": "B", "process_code": 30})
+    arguments = OpenHTFConverter.parse_arguments({name: "PCBA-5"})
+    context = ConverterContext(station=STATION, arguments=arguments, clock=_context().clock)
+    result = OpenHTFConverter().convert(ConverterSource(_write(tmp_path, record)), context)
+    [report] = result.reports
+    assert report.pn == "PCBA-5"
+    assert (result.warnings, result.confidence) == ([], 1.0)
+
+
+def test_a_part_number_wats_refuses_still_fails_naming_the_field(tmp_path: Path) -> None:
+    result = _convert(_write(tmp_path, _record(metadata={"part_number": "PCB%1"})))
+    assert not result.success
+    assert "part number (metadata) 'PCB%1' contains characters WATS refuses (%)" in result.message
+
+
+def test_an_empty_dut_id_fails_unless_a_default_serial_is_set(tmp_path: Path) -> None:
+    path = _write(tmp_path, _record(dut_id=""))
+    result = _convert(path)
+    assert not result.success
+    assert "no serial number (dut_id)" in result.message
+    assert "default_serial_number" in result.message
+    report, _ = _report(path, default_serial_number="NO-DUT")
+    assert report.sn == "NO-DUT"
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"part_number": "A!"}, {"default_revision": " "}, {"default_serial_number": "/"}]
+)
+def test_defaults_wats_would_refuse_are_config_errors(arguments: dict[str, str]) -> None:
+    with pytest.raises(ConverterArgumentsError, match=f"arguments.{next(iter(arguments))}"):
+        OpenHTFConverter.parse_arguments(arguments)

@@ -20,7 +20,13 @@ from wats.api.models import (
     walk_steps,
 )
 from wats.api.station import Station
-from wats.converters import ConverterContext, ConverterResult, ConverterSource, ReferenceLookup
+from wats.converters import (
+    ConverterArgumentsError,
+    ConverterContext,
+    ConverterResult,
+    ConverterSource,
+    ReferenceLookup,
+)
 from wats.converters.builtin.teststand_xml import TestStandXMLArguments, TestStandXMLConverter
 
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -106,12 +112,22 @@ def test_default_layout_without_part_number_uses_the_argument_and_warns(
 ) -> None:
     report = plain.reports[0]
     assert (report.pn, report.rev, report.process_code) == ("UNKNOWN", "1.0", 10)
-    assert any("no part number" in w for w in plain.warnings)
-    assert any("process code 10" in w for w in plain.warnings)
+    assert (
+        "the file names no part number (UUT.PartNumber); using 'UNKNOWN' "
+        "(the built-in default of argument default_part_number)"
+    ) in plain.warnings
+    assert any("using process code 10" in w for w in plain.warnings)
+    # Built-in defaults cap the confidence at 0.8 (the missing offset costs 0.05 more).
+    assert plain.confidence == pytest.approx(0.8)
     args = TestStandXMLArguments(process_code=50, default_part_number="MB-1", default_revision="B")
     context = ConverterContext(station=STATION, arguments=args, clock=CONTEXT.clock)
-    report = _one_report(samples_dir / "teststand_xml" / WITHOUT_WATS, context)
+    result = _convert(samples_dir / "teststand_xml" / WITHOUT_WATS, context)
+    [report] = result.reports
     assert (report.pn, report.rev, report.process_code) == ("MB-1", "B", 50)
+    # Values set in the config are the site's own: no warning, no lower confidence (only the
+    # missing offset costs some).
+    assert not [w for w in result.warnings if "part number" in w or "process code" in w]
+    assert result.confidence == pytest.approx(0.95)
 
 
 def test_default_layout_keeps_all_17_steps_with_their_types(plain: ConverterResult) -> None:
@@ -234,11 +250,13 @@ def _call(children: str, sequence: str = "MainSequence") -> str:
     )
 
 
-def _report(steps: str, result: str = "Passed", serial: str = "SN-7", extra: str = "") -> str:
+def _report(
+    steps: str, result: str = "Passed", serial: str = "SN-7", extra: str = "", part: str = "PCBA-9"
+) -> str:
     return (
         f"<Report Type='UUT' UUTResult='{result}'>"
         f"<Prop Name='UUT' Type='Obj'>{_p('SerialNumber', 'String', serial)}"
-        f"{_p('PartNumber', 'String', 'PCBA-9')}{extra}</Prop>"
+        f"{_p('PartNumber', 'String', part)}{extra}</Prop>"
         f"<Prop Name='StartTime' Type='Obj'>{_p('Hours', 'Number', 8)}{_p('Minutes', 'Number', 5)}"
         f"{_p('Seconds', 'Number', 9)}{_p('Milliseconds', 'Number', 0)}</Prop>"
         f"<Prop Name='StartDate' Type='Obj'>{_p('Year', 'Number', 2023)}"
@@ -577,3 +595,83 @@ def test_operation_name_unknown_to_the_server_falls_back_to_the_argument(tmp_pat
     assert result.success, result.message
     assert result.reports[0].process_code == 10
     assert any("'PCBA test'" in w for w in result.warnings)
+
+
+# -- WATS-required header fields the file leaves empty (wats.converters.defaults) -------------
+
+
+def _socket(index: int) -> str:
+    return _p("TestSocketIndex", "Number", index)
+
+
+def _batch(*reports: str) -> str:
+    return "<Reports>" + "".join(reports) + "<Report Type='Batch'/></Reports>"
+
+
+def _context(**arguments: object) -> ConverterContext:
+    args = TestStandXMLConverter.parse_arguments(arguments)
+    return ConverterContext(station=STATION, arguments=args, clock=CONTEXT.clock)
+
+
+def test_a_batch_file_gives_one_report_per_socket_and_defaults_a_missing_part_number(
+    tmp_path: Path,
+) -> None:
+    body = _batch(
+        _report("", serial="S-0", extra=_socket(0)),
+        _report("", serial="S-1", extra=_socket(1), part=""),
+        _report("", serial="S-2", extra=_socket(2)),
+    )
+    result = _convert(_write(tmp_path, body), _context(process_code=50, default_revision="A"))
+    assert result.success, result.message
+    assert [(r.sn, r.pn, r.uut.test_socket_index) for r in result.reports] == [  # type: ignore[union-attr]
+        ("S-0", "PCBA-9", 0),
+        ("S-1", "UNKNOWN", 1),
+        ("S-2", "PCBA-9", 2),
+    ]
+    assert [w for w in result.warnings if "part number" in w] == [
+        "report 1: the file names no part number (UUT.PartNumber); using 'UNKNOWN' "
+        "(the built-in default of argument default_part_number)"
+    ]
+    assert result.confidence == pytest.approx(0.8)
+
+
+def test_a_socket_without_serial_fails_unless_a_default_serial_is_set(tmp_path: Path) -> None:
+    body = _batch(
+        _report("", serial="S-0", extra=_socket(0)), _report("", serial="", extra=_socket(1))
+    )
+    path = _write(tmp_path, body)
+    result = _convert(path)
+    assert not result.success and result.reports == []
+    assert "report 1: the file names no serial number (UUT.SerialNumber)" in result.message
+    assert "default_serial_number" in result.message
+    result = _convert(path, _context(default_serial_number="NO-SN"))
+    assert [r.sn for r in result.reports] == ["S-0", "NO-SN"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"part": "PCBA?9"}, "(UUT.PartNumber) 'PCBA?9' contains characters WATS refuses (?)"),
+        ({"part": "P" * 101}, "is 101 characters long; WATS allows 100"),
+        ({"extra": _p("UUTPartRevisionNumber", "String", "R" * 101)}, "revision (UUT.UUTPart"),
+    ],
+)
+def test_values_wats_refuses_still_fail_naming_the_field(
+    tmp_path: Path, kwargs: dict[str, str], expected: str
+) -> None:
+    result = _convert(_write(tmp_path, _report("", **kwargs)))
+    assert not result.success
+    assert expected in result.message
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"default_part_number": "A[1]"},
+        {"default_serial_number": ""},
+        {"default_revision": "R" * 101},
+    ],
+)
+def test_defaults_wats_would_refuse_are_config_errors(arguments: dict[str, str]) -> None:
+    with pytest.raises(ConverterArgumentsError, match=f"arguments.{next(iter(arguments))}"):
+        TestStandXMLConverter.parse_arguments(arguments)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, ValidationError
 
 from wats.api.models import UURReport, UUTReport
 from wats.api.station import Station
@@ -320,6 +320,13 @@ class ConverterBase(ABC):
         problems: list[str] = []
         known = set(schema.model_fields)
         known |= {f.alias for f in schema.model_fields.values() if f.alias}
+        known |= {  # older names still accepted (openhtf's part_number, say)
+            str(choice)
+            for f in schema.model_fields.values()
+            if isinstance(f.validation_alias, AliasChoices)
+            for choice in f.validation_alias.choices
+            if isinstance(choice, str)
+        }
         if schema.model_config.get("extra") in (None, "ignore") and raw:
             problems += [_unknown_argument(key, known) for key in raw if key not in known]
         parsed: BaseModel | None = None

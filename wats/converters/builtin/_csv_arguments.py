@@ -16,6 +16,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from wats.api.models import CompOp
 from wats.converters.builtin._csv_layout import CANDIDATE_DELIMITERS
+from wats.converters.defaults import (
+    DefaultIdentifier,
+    DefaultText,
+    part_number_argument,
+    process_code_argument,
+    revision_argument,
+    serial_number_argument,
+)
 
 __all__ = ["CSVArguments", "ColumnNames", "HeaderKeys"]
 
@@ -114,9 +122,10 @@ class CSVArguments(BaseModel):
     """``auto``: ``.`` always, and ``,`` too unless the delimiter is a comma."""
     time_format: str = "iso"
     """``iso`` (ISO 8601) or a ``strptime`` format such as ``%d.%m.%Y %H:%M:%S``."""
-    process_code: int = Field(default=10, ge=0)
-    default_part_number: str | None = Field(default=None, min_length=1, max_length=100)
-    default_revision: str = Field(default="1", min_length=1, max_length=100)
+    process_code: int = process_code_argument()
+    default_part_number: DefaultIdentifier = part_number_argument()
+    default_revision: DefaultText = revision_argument("1")
+    default_serial_number: DefaultIdentifier | None = serial_number_argument()
     default_comp_op: Literal["auto"] | CompOp = "auto"
     file_name_pattern: str | None = None
     """A regular expression searched in the file name; its named groups (``serial``, ``part``,

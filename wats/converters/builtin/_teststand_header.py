@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from wats.api.models._base import FORBIDDEN_IDENTIFIER_CHARS
 from wats.converters.base import ConverterContext
 from wats.converters.builtin._teststand_props import (
     array_values,
@@ -26,6 +25,7 @@ from wats.converters.builtin._teststand_props import (
     text,
 )
 from wats.converters.builtin._teststand_steps import TestStandFormatError
+from wats.converters.defaults import HeaderField, refusal
 
 __all__ = [
     "ReportSource",
@@ -50,6 +50,8 @@ class ReportSource:
     info: dict[str, str]
     warnings: list[str] = field(default_factory=list)
     penalties: set[str] = field(default_factory=set)
+    confidence: float = 1.0
+    """A cap on the conversion's confidence (header fields taken from built-in defaults)."""
 
     def warn(self, message: str, penalty: str | None = None) -> None:
         """Record a warning once; a ``penalty`` names a kind of fallback that lowers the
@@ -141,20 +143,15 @@ def report_id(info: dict[str, str]) -> str:
 
 
 def identifier(value: str, what: str, src: ReportSource) -> str:
-    """A serial or part number exactly as the station wrote it, or a clean failure.
+    """A sub-unit's serial or part number exactly as the station wrote it, or a clean failure.
 
-    Characters WATS refuses (``* % ? [ ] ^ ! / \\``) or more than 100 characters fail the file
-    rather than being rewritten: a silently altered serial would file the result under another
-    unit. The operator sees the reason in the error file and can fix the station's setting.
-    (All built-in converters behave this way.)
+    Checked by the same rule as the report's own (wats.converters.defaults): characters WATS
+    refuses or more than 100 characters fail the file rather than being rewritten, since a
+    silently altered serial would file the result under another unit.
     """
-    found = sorted({c for c in value if c in FORBIDDEN_IDENTIFIER_CHARS})
-    if found:
-        raise TestStandFormatError(
-            f"{what} {value[:120]!r} contains characters WATS refuses ({' '.join(found)})"
-        )
-    if len(value) > 100:
-        raise TestStandFormatError(f"{what} is {len(value)} characters long; WATS allows 100")
+    problem = refusal(HeaderField.SERIAL_NUMBER, value)
+    if problem is not None:
+        raise TestStandFormatError(f"{what} {value[:120]!r} {problem}")
     return value
 
 

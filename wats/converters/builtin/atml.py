@@ -21,7 +21,6 @@ from xml.etree.ElementTree import Element
 from pydantic import BaseModel, Field, ValidationError
 
 from wats.api.models import (
-    FORBIDDEN_IDENTIFIER_CHARS,
     MiscInfo,
     ReportResult,
     SequenceCallStep,
@@ -41,7 +40,6 @@ from wats.converters.base import (
     read_source,
 )
 from wats.converters.builtin._atml_common import (
-    NAME_LIMIT,
     AtmlError,
     WalkState,
     child,
@@ -55,6 +53,17 @@ from wats.converters.builtin._atml_common import (
     text_of,
 )
 from wats.converters.builtin._atml_steps import build_sequence, sequence_parts
+from wats.converters.defaults import (
+    DefaultIdentifier,
+    DefaultText,
+    HeaderDefaults,
+    HeaderField,
+    HeaderFieldError,
+    part_number_argument,
+    process_code_argument,
+    revision_argument,
+    serial_number_argument,
+)
 from wats.xmlsafe import XmlError, local_name, namespace_of, parse_xml, root_element
 
 __all__ = ["ATML_VERSIONS", "ATMLArguments", "ATMLConverter"]
@@ -81,17 +90,24 @@ _RESULTS: dict[StepStatus, ReportResult] = {
 
 
 class ATMLArguments(BaseModel):
-    """Settings of the ATML converter (``arguments = { ... }`` in a ``[[converters]]`` table)."""
+    """Settings of the ATML converter (``arguments = { ... }`` in a ``[[converters]]`` table).
 
-    process_code: int = 10
+    The ``default_*`` fields and ``process_code`` fill WATS-required header fields the file
+    leaves empty, with a warning and confidence capped at 0.8 (wats.converters.defaults)."""
+
+    process_code: int = process_code_argument()
     """Test operation of the reports. TestStand's ATML names none; 10 is "SW Debug"."""
-    process_name: str | None = None
-    """An operation name to look up in the server's processes instead (falls back to
-    ``process_code`` with a warning when the name is unknown)."""
-    default_revision: str = Field(default="NA", min_length=1, max_length=100)
+    process_name: str | None = Field(
+        default=None,
+        description="An operation name to look up in the server's processes instead of "
+        "process_code (falls back to process_code with a warning when the name is unknown).",
+    )
+    default_revision: DefaultText = revision_argument("NA")
     """Revision when the UUT definition carries no ``version`` (TestStand writes none)."""
-    default_part_number: str | None = Field(default=None, min_length=1, max_length=100)
-    """Part number when the file names none; without it such a file fails."""
+    default_part_number: DefaultIdentifier = part_number_argument()
+    """Part number when the file names none (a batch or parallel model run may not)."""
+    default_serial_number: DefaultIdentifier | None = serial_number_argument()
+    """Serial number when ``<UUT><SerialNumber>`` is empty; unset, such a file fails."""
 
 
 class ATMLConverter(ConverterBase):
@@ -133,7 +149,7 @@ class ATMLConverter(ConverterBase):
         for where, unit, result_set in _result_sets(units):
             try:
                 report, state, sure = _convert_unit(unit, result_set, version, args, context)
-            except AtmlError as exc:
+            except (AtmlError, HeaderFieldError) as exc:
                 return ConverterResult.fail(f"{where}{exc}")
             except ValidationError as exc:
                 return ConverterResult.fail(
@@ -207,19 +223,16 @@ def _convert_unit(
         )
         confidence = min(confidence, 0.9)
 
-    sn = text_of(find(unit, "UUT", "SerialNumber"))
-    if not sn:
-        raise AtmlError("<UUT><SerialNumber> is missing or empty")
-    pn, guessed_pn = _part_number(unit, args, state)
-    if guessed_pn:
-        confidence = min(confidence, 0.8)
+    defaults = HeaderDefaults(args, state.warn)
+    sn = defaults.text(
+        HeaderField.SERIAL_NUMBER, text_of(find(unit, "UUT", "SerialNumber")), "<UUT><SerialNumber>"
+    )
+    pn = defaults.text(HeaderField.PART_NUMBER, _part_number(unit))
     definition = find(unit, "UUT", "Definition")
-    rev = (definition.get("version") if definition is not None else None) or ""
-    if not rev.strip():
-        rev = args.default_revision
-        state.warn(f"the UUT definition has no version; revision set to {rev!r}")
-    _check_identifier("serial number (<UUT><SerialNumber>)", sn)
-    _check_identifier("part number", pn)
+    recorded_rev = (definition.get("version") if definition is not None else None) or ""
+    rev = defaults.text(HeaderField.REVISION, recorded_rev.strip(), "<UUT><Definition> version")
+    process_code = _process_code(args, context, defaults)
+    confidence = min(confidence, defaults.confidence)
 
     root = _root_sequence(result_set, state)
     _number_steps(root)
@@ -247,8 +260,8 @@ def _convert_unit(
         id=uuid.uuid4(),  # the pipeline assigns the real id; the model needs one meanwhile
         pn=pn,
         sn=sn,
-        rev=short(rev.strip()),
-        process_code=_process_code(args, context, state),
+        rev=rev,
+        process_code=process_code,
         result=result,
         machine_name=short(station),
         location=context.station.location,
@@ -264,34 +277,17 @@ def _convert_unit(
     return checked, state, confidence
 
 
-def _part_number(unit: Element, args: ATMLArguments, state: WalkState) -> tuple[str, bool]:
+def _part_number(unit: Element) -> str:
     """The UUT's part number: the identification number typed ``Part``, else the first
-    identification number, else the model name; the configured default as a last resort."""
+    identification number, else the model name; '' when the file names none."""
     identification = find(unit, "UUT", "Definition", "Identification")
     numbers = children(child(identification, "IdentificationNumbers"), "IdentificationNumber")
     typed = [n for n in numbers if (n.get("type") or "").lower() == "part"]
     for candidate in typed + numbers:
         number = (candidate.get("number") or "").strip()
         if number:
-            return number, False
-    model = text_of(child(identification, "ModelName"))
-    if model:
-        return model, False
-    if args.default_part_number:
-        state.warn(f"the file names no part number; using {args.default_part_number!r}")
-        return args.default_part_number, True
-    raise AtmlError(
-        'the UUT has no part number (<IdentificationNumber type="Part"> or <ModelName>); '
-        "set the converter argument default_part_number to accept such files"
-    )
-
-
-def _check_identifier(what: str, value: str) -> None:
-    bad = sorted({c for c in value if c in FORBIDDEN_IDENTIFIER_CHARS})
-    if bad:
-        raise AtmlError(f"the {what} {value[:40]!r} contains {' '.join(bad)}, which WATS refuses")
-    if len(value) > NAME_LIMIT:
-        raise AtmlError(f"the {what} is longer than {NAME_LIMIT} characters")
+            return number
+    return text_of(child(identification, "ModelName"))
 
 
 def _root_sequence(result_set: Element, state: WalkState) -> SequenceCallStep:
@@ -392,16 +388,19 @@ def _run_errors(result_set: Element) -> dict[str, object]:
     return fields
 
 
-def _process_code(args: ATMLArguments, context: ConverterContext, state: WalkState) -> int:
+def _process_code(args: ATMLArguments, context: ConverterContext, defaults: HeaderDefaults) -> int:
+    """ATML names no operation: the configured ``process_name`` looked up in the server's
+    processes, else ``process_code`` (a default, so with a warning)."""
     if args.process_name:
         code = context.reference.process_code(args.process_name)
         if code is not None:
             return code
-        state.warn(
+        return defaults.code(
+            None,
             f"process {args.process_name!r} is not in the server's processes (or they were "
-            f"never synced); using process code {args.process_code}"
+            f"never synced)",
         )
-    return args.process_code
+    return defaults.code(None)
 
 
 def _misc_infos(unit: Element, result_set: Element, version: str) -> list[MiscInfo]:

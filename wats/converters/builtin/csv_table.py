@@ -29,7 +29,6 @@ from wats.api.models import (
     UUTInfo,
     UUTReport,
 )
-from wats.api.models._base import FORBIDDEN_IDENTIFIER_CHARS
 from wats.api.models.codec import describe_validation_error
 from wats.converters.base import (
     SNIFF_BYTES,
@@ -63,6 +62,7 @@ from wats.converters.builtin._csv_steps import (
 from wats.converters.builtin._csv_steps import (
     given as _given,
 )
+from wats.converters.defaults import HeaderDefaults, HeaderField, HeaderFieldError
 
 __all__ = ["CSVArguments", "CSVConverter", "ColumnNames", "HeaderKeys"]
 
@@ -108,7 +108,7 @@ class CSVConverter(ConverterBase):
         try:
             layout = find_layout(text, delimiters=args.delimiters(), spellings=_spellings(args))
             return _ReportReader(args, context, layout, source.name).result()
-        except (CsvLayoutError, RowError, _Refused) as exc:
+        except (CsvLayoutError, RowError, _Refused, HeaderFieldError) as exc:
             return ConverterResult.fail(str(exc))
 
     def validate(self, source: ConverterSource, context: ConverterContext) -> float:
@@ -205,14 +205,16 @@ class _ReportReader:
 
     # -- header -------------------------------------------------------------------------------
 
-    def lookup(self, field_name: str) -> _Entry | None:
+    def lookup(self, field_name: str, *, peek: bool = False) -> _Entry | None:
         """A report field's header entry: the first spelling present wins (an empty value
-        counts as absent); else the file name's group of that name, if any."""
+        counts as absent); else the file name's group of that name, if any. The entry is
+        marked used (not a misc info) unless ``peek``."""
         for spelling in getattr(self.args.header, field_name):
             wanted = normalise(spelling)
             for entry in self.entries:
                 if normalise(entry.key) == wanted and entry.value and entry.line not in self.used:
-                    self.used.add(entry.line)
+                    if not peek:
+                        self.used.add(entry.line)
                     return entry
         if field_name in self.from_file_name:
             return _Entry(0, field_name, self.from_file_name[field_name])
@@ -222,19 +224,15 @@ class _ReportReader:
         entry = self.lookup(field_name)
         return entry.value if entry is not None else None
 
-    def identifier(self, field_name: str, what: str) -> str | None:
+    def required(self, defaults: HeaderDefaults, field: HeaderField, field_name: str) -> str:
+        """A WATS-required header text by the shared rule (wats.converters.defaults): the
+        file's entry (checked as WATS checks it, the message naming its line), else the
+        argument's default; which header keys were looked for is named when none was found."""
         entry = self.lookup(field_name)
         if entry is None:
-            return None
-        found = sorted({c for c in entry.value if c in FORBIDDEN_IDENTIFIER_CHARS})
-        if found:
-            raise _Refused(
-                f"{entry.where}: the {what} {shown(entry.value)} holds characters WATS refuses "
-                f"({' '.join(found)})"
-            )
-        if len(entry.value) > 100:
-            raise _Refused(f"{entry.where}: the {what} is over 100 characters")
-        return entry.value
+            keys = ", ".join(getattr(self.args.header, field_name))
+            return defaults.text(field, None, f"header keys {keys}")
+        return defaults.text(field, entry.value, entry.where)
 
     def start(self) -> datetime:
         entry = self.lookup("start_time")
@@ -276,19 +274,17 @@ class _ReportReader:
                 "set arguments.time_format (e.g. '%d.%m.%Y %H:%M:%S')"
             ) from None
 
-    def process_code(self) -> int:
+    def process_code(self, defaults: HeaderDefaults) -> int:
         entry = self.lookup("process")
         if entry is None:
-            return self.args.process_code
+            return defaults.code(None)
         if entry.value.isdigit() and len(entry.value) < 10:
             return int(entry.value)
         code = self.context.reference.process_code(entry.value)
         if code is None:
-            self.warnings.append(
-                f"{entry.where}: process {shown(entry.value)} is not in the server's process list; "
-                f"using process code {self.args.process_code} (arguments.process_code)"
+            return defaults.code(
+                None, f"{entry.where}: process {shown(entry.value)} is not in the server's list"
             )
-            return self.args.process_code
         return code
 
     def exec_time(self, start: datetime, steps_time: float | None) -> float | None:
@@ -394,21 +390,18 @@ class _ReportReader:
         return False
 
     def report(self, entries: Sequence[tuple[str, StepBase]]) -> ConverterResult:
-        serial = self.identifier("serial", "serial number")
-        if serial is None:
+        defaults = HeaderDefaults(self.args, self.warnings.append)
+        if self.args.default_serial_number is None and self.lookup("serial", peek=True) is None:
             raise _Refused(
                 "no serial number in the header: expected a line such as 'Serial Number: 123' "
                 f"(keys {', '.join(self.args.header.serial)}); set arguments.header.serial "
-                "or arguments.file_name_pattern"
+                "or arguments.file_name_pattern (or arguments.default_serial_number)"
             )
-        part = self.identifier("part", "part number") or self.args.default_part_number
-        if part is None:
-            raise _Refused(
-                "no part number in the header: expected a line such as 'Part Number: PCBA-1' "
-                f"(keys {', '.join(self.args.header.part)}); set arguments.header.part or "
-                "arguments.default_part_number"
-            )
-        revision = (self.text("revision") or self.args.default_revision)[:100]
+        serial = self.required(defaults, HeaderField.SERIAL_NUMBER, "serial")
+        part = self.required(defaults, HeaderField.PART_NUMBER, "part")
+        revision = self.required(defaults, HeaderField.REVISION, "revision")
+        process_code = self.process_code(defaults)
+        self.confidence = min(self.confidence, defaults.confidence)
         start = self.start()
         recorded = self.recorded_result()
         steps = [step for _, step in entries]
@@ -437,7 +430,7 @@ class _ReportReader:
             "pn": part,
             "sn": serial,
             "rev": revision,
-            "process_code": self.process_code(),
+            "process_code": process_code,
             "result": result,
             "machine_name": (self.text("station") or self.context.station.name)[:100],
             "location": self.context.station.location,

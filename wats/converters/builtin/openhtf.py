@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, tzinfo
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, ValidationError
 
 from wats.api.models import (
     BinaryData,
@@ -47,6 +47,17 @@ from wats.converters.builtin._openhtf_steps import (
     millis_to_datetime,
     seconds_between,
     short,
+)
+from wats.converters.defaults import (
+    DefaultIdentifier,
+    DefaultText,
+    HeaderDefaults,
+    HeaderField,
+    HeaderFieldError,
+    part_number_argument,
+    process_code_argument,
+    revision_argument,
+    serial_number_argument,
 )
 
 __all__ = ["OpenHTFArguments", "OpenHTFConverter"]
@@ -116,12 +127,19 @@ class OpenHTFArguments(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    process_code: int = 10
+    process_code: int = process_code_argument()
     """Process (test operation) code when the record's metadata names none the server knows."""
-    part_number: str = Field(default="UNKNOWN", min_length=1, max_length=100)
-    """Part number when the metadata has none (OpenHTF records usually have none)."""
-    revision: str = Field(default="1", min_length=1, max_length=100)
-    """Revision when the metadata has none."""
+    default_part_number: DefaultIdentifier = part_number_argument(
+        validation_alias=AliasChoices("default_part_number", "part_number")
+    )
+    """Part number when the metadata has none (OpenHTF records usually have none). The old
+    name ``part_number`` is still accepted."""
+    default_revision: DefaultText = revision_argument(
+        "1", validation_alias=AliasChoices("default_revision", "revision")
+    )
+    """Revision when the metadata has none (old name ``revision`` still accepted)."""
+    default_serial_number: DefaultIdentifier | None = serial_number_argument()
+    """Serial number when ``dut_id`` is empty; unset, such a record fails."""
     time_zone: Literal["utc", "local"] = "utc"
     """Offset of the start times: ``utc`` (+00:00) or the station's local offset."""
     attach_log: bool = False
@@ -155,6 +173,8 @@ class OpenHTFConverter(ConverterBase):
             return _convert_record(record, args, context)
         except RecordError as exc:
             return ConverterResult.fail(f"not a readable OpenHTF record: {exc}")
+        except HeaderFieldError as exc:
+            return ConverterResult.fail(str(exc))
         except ValidationError as exc:
             return ConverterResult.fail(
                 f"the record does not make a valid WATS report: {describe_validation_error(exc)}"
@@ -206,9 +226,8 @@ def _convert_record(
     metadata = expect_dict(metadata, "metadata") if metadata is not None else {}
     header = {_normal(key): text for key, value in metadata.items() if (text := _scalar(value))}
 
-    serial = _scalar(record.get("dut_id"))
-    if not serial:
-        raise RecordError("dut_id: the record names no DUT (serial number)")
+    defaults = HeaderDefaults(args, ctx.warn)
+    serial = defaults.text(HeaderField.SERIAL_NUMBER, _scalar(record.get("dut_id")), "dut_id")
     outcome = record.get("outcome")
     result = RESULT_BY_OUTCOME.get(outcome) if isinstance(outcome, str) else None
     if result is None:
@@ -226,11 +245,10 @@ def _convert_record(
         ctx.warn("the record has no start_time_millis; using the conversion time", 0.8)
     exec_time = seconds_between(record.get("start_time_millis"), record.get("end_time_millis"))
 
-    part = _first(header, _PART_KEYS)
-    if part is None:
-        part = args.part_number
-        if "part_number" not in args.model_fields_set:
-            ctx.warn(f"the record names no part number; using {part!r} (argument part_number)", 0.9)
+    part = defaults.text(HeaderField.PART_NUMBER, _first(header, _PART_KEYS), "metadata")
+    revision = defaults.text(HeaderField.REVISION, _first(header, _REVISION_KEYS), "metadata")
+    process_code = _process_code(header, context, defaults)
+    ctx.confidence = min(ctx.confidence, defaults.confidence)
     station = _scalar(record.get("station_id")) or context.station.name
     test_name = _scalar(metadata.get("test_name"))
     test_version = _scalar(metadata.get("test_version"))
@@ -258,8 +276,8 @@ def _convert_record(
         # fails validation with the field named.
         pn=part,
         sn=serial,
-        rev=_first(header, _REVISION_KEYS) or args.revision,
-        process_code=_process_code(header, args, context, ctx),
+        rev=revision,
+        process_code=process_code,
         result=result,
         machine_name=short(station),
         location=context.station.location,
@@ -273,24 +291,19 @@ def _convert_record(
 
 
 def _process_code(
-    header: dict[str, str], args: OpenHTFArguments, context: ConverterContext, ctx: PhaseContext
+    header: dict[str, str], context: ConverterContext, defaults: HeaderDefaults
 ) -> int:
     """The process code the metadata states, or the one of the operation it names, else the
-    argument (with a warning when the metadata named an operation the server does not know)."""
+    ``process_code`` argument (by the shared defaults rule)."""
     code = _first(header, _PROCESS_CODE_KEYS)
     if (number := _small_int(code)) is not None:
         return number
     name = _first(header, _PROCESS_NAME_KEYS)
     if name is None:
-        return args.process_code
+        return defaults.code(None)
     found = context.reference.process_code(name)
     if found is None:
-        ctx.warn(
-            f"operation {name!r} is not a known process; using process code "
-            f"{args.process_code} (argument process_code)",
-            0.9,
-        )
-        return args.process_code
+        return defaults.code(None, f"operation {name!r} is not a known process")
     return found
 
 

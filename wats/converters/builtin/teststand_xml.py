@@ -14,7 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wats.api.models import UUTReport, parse_report
 from wats.api.models.codec import describe_validation_error
@@ -27,7 +27,6 @@ from wats.converters.base import (
 )
 from wats.converters.builtin._teststand_header import (
     ReportSource,
-    identifier,
     misc_infos,
     report_id,
     start_of,
@@ -41,6 +40,17 @@ from wats.converters.builtin._teststand_steps import (
     StepMapping,
     TestStandFormatError,
     map_status,
+)
+from wats.converters.defaults import (
+    DefaultIdentifier,
+    DefaultText,
+    HeaderDefaults,
+    HeaderField,
+    HeaderFieldError,
+    part_number_argument,
+    process_code_argument,
+    revision_argument,
+    serial_number_argument,
 )
 from wats.xmlsafe import XmlError, local_name, parse_xml, root_element
 
@@ -65,12 +75,14 @@ class TestStandXMLArguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
     __test__ = False
 
-    process_code: int = 10
+    process_code: int = process_code_argument()
     """Process (test operation) code when the file names none (the WATS add-on writes one)."""
-    default_part_number: str = Field(default="UNKNOWN", min_length=1, max_length=100)
+    default_part_number: DefaultIdentifier = part_number_argument()
     """Part number for reports without one (TestStand's default model records none)."""
-    default_revision: str = Field(default="1.0", min_length=1, max_length=100)
-    """Revision for reports without one."""
+    default_revision: DefaultText = revision_argument("1.0")
+    """Revision for reports without one ("1.0", as WATS's own TestStand converter)."""
+    default_serial_number: DefaultIdentifier | None = serial_number_argument()
+    """Serial number for a report whose UUT has none; unset, such a file fails."""
 
 
 class TestStandXMLConverter(ConverterBase):
@@ -132,11 +144,12 @@ class TestStandXMLConverter(ConverterBase):
         reports: list[UUTReport] = []
         warnings = [f"skipped {skipped} non-UUT <Report> element(s)"] if skipped else []
         penalties: set[str] = set()
+        ceiling = 1.0
         for index, src in enumerate(sources):
             where = f"report {index}: " if len(sources) > 1 else ""
             try:
                 reports.append(_convert_report(src, args, context))
-            except TestStandFormatError as exc:
+            except (TestStandFormatError, HeaderFieldError) as exc:
                 return ConverterResult.fail(f"{where}{exc}")
             except ValidationError as exc:
                 return ConverterResult.fail(
@@ -144,10 +157,11 @@ class TestStandXMLConverter(ConverterBase):
                 )
             warnings += [f"{where}{w}" for w in src.warnings]
             penalties |= src.penalties
+            ceiling = min(ceiling, src.confidence)
         if len(warnings) > MAX_WARNINGS:
             extra = len(warnings) - MAX_WARNINGS
             warnings = [*warnings[:MAX_WARNINGS], f"... and {extra} more warning(s)"]
-        confidence = max(0.7, 1.0 - 0.05 * len(penalties))
+        confidence = min(ceiling, max(0.7, 1.0 - 0.05 * len(penalties)))
         return ConverterResult.ok(reports, confidence=confidence, warnings=warnings)
 
 
@@ -215,25 +229,30 @@ def _convert_report(
     for warning in mapping.warnings:
         src.warn(warning, "steps")
 
-    serial = text(uut, "SerialNumber") or info.get("SN") or ""
-    if not serial:
-        raise TestStandFormatError("the UUT has no serial number (UUT.SerialNumber is empty)")
-    part = text(uut, "UUTPartNumber") or text(uut, "PartNumber") or info.get("PN") or ""
-    if not part:
-        part = args.default_part_number
-        src.warn(f"no part number in the report; using {part!r}", "part")
-    revision = text(uut, "UUTPartRevisionNumber") or info.get("Rev") or ""
-    if not revision:
-        revision = args.default_revision
-        src.warn(f"no revision in the report; using {revision!r}")
+    defaults = HeaderDefaults(args, src.warn)
+    serial = defaults.text(
+        HeaderField.SERIAL_NUMBER, text(uut, "SerialNumber") or info.get("SN"), "UUT.SerialNumber"
+    )
+    part = defaults.text(
+        HeaderField.PART_NUMBER,
+        text(uut, "UUTPartNumber") or text(uut, "PartNumber") or info.get("PN"),
+        "UUT.PartNumber",
+    )
+    revision = defaults.text(
+        HeaderField.REVISION,
+        text(uut, "UUTPartRevisionNumber") or info.get("Rev"),
+        "UUT.UUTPartRevisionNumber",
+    )
+    process_code = _process_code(uut, info, context, src, defaults)
+    src.confidence = min(src.confidence, defaults.confidence)
 
     report: dict[str, Any] = {
         "id": report_id(info),
         "type": "T",
-        "sn": identifier(serial, "serial number", src),
-        "pn": identifier(part, "part number", src),
-        "rev": revision[:100],
-        "processCode": _process_code(uut, info, args, context, src),
+        "sn": serial,
+        "pn": part,
+        "rev": revision,
+        "processCode": process_code,
         "result": _result(node, main, src),
         "machineName": text100(text(station, "StationID")) or context.station.name,
         "location": text100(text(station, "Location")) or context.station.location,
@@ -256,9 +275,9 @@ def _convert_report(
 def _process_code(
     uut: ET.Element,
     info: dict[str, str],
-    args: TestStandXMLArguments,
     context: ConverterContext,
     src: ReportSource,
+    defaults: HeaderDefaults,
 ) -> int:
     """The operation the file states (the WATS add-on's ``UUTOperationType``/``PCode``, or an
     operation name looked up in the server's processes), else the ``process_code`` argument."""
@@ -272,10 +291,9 @@ def _process_code(
     if not code and op_name:
         code = context.reference.process_code(op_name)
         if code is None:
-            src.warn(f"operation {op_name!r} is not among the server's processes")
+            return defaults.code(None, f"operation {op_name!r} is not among the server's processes")
     if not code:
-        src.warn(f"the report names no operation; using process code {args.process_code}")
-        return args.process_code
+        return defaults.code(None)
     if len(context.reference) and context.reference.process_name(code) is None:
         src.warn(f"process code {code} is not among the server's processes")
     return code

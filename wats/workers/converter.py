@@ -828,25 +828,22 @@ class ConverterWorker(Worker):
                 stdout=outcome.stdout[-2000:],
                 stderr=outcome.stderr[-2000:],
             )
-        with self._intake(reports):
-            try:
-                planned = self._plan(line, digest, reports)
-            except IdConflictRefused as exc:
-                return self._fail(
-                    line,
-                    path,
-                    "id_conflict",
-                    str(exc),
-                    attempts=attempts,
-                    counter=counter,
-                    outcome=outcome,
-                )
-            try:
-                return self._deliver(line, path, planned, digest, outcome, counter)
-            except OSError:
-                # We are alive, so the file did not kill us: not an attempt against it.
-                counter.unlink(missing_ok=True)
-                raise
+        try:
+            return self._deliver(line, path, reports, digest, outcome, counter)
+        except IdConflictRefused as exc:
+            return self._fail(
+                line,
+                path,
+                "id_conflict",
+                str(exc),
+                attempts=attempts,
+                counter=counter,
+                outcome=outcome,
+            )
+        except OSError:
+            # We are alive, so the file did not kill us: not an attempt against it.
+            counter.unlink(missing_ok=True)
+            raise
 
     def _run_sandbox(self, line: _Line, path: Path, digest: str) -> SandboxOutcome:
         conv = line.config
@@ -935,18 +932,22 @@ class ConverterWorker(Worker):
         self,
         line: _Line,
         path: Path,
-        planned: list[PlannedReport],
+        reports: list[CandidateReport],
         digest: str,
         outcome: SandboxOutcome,
         counter: Path,
     ) -> FileOutcome:
+        """Plan and queue the reports, then run the post action and announce; raises
+        ``IdConflictRefused`` (nothing queued, the source untouched) for a refused conflict."""
         result = FileOutcome(converted=True)
         # Where the source will be, so the queue records a path that exists once the reports
         # are delivered (not pending/, which the post action empties).
         destination = self._destination(line, path)
         try:
             # durably queued BEFORE the source is touched (invariant 3)
-            self._enqueue_reports(line, destination, planned, digest, result)
+            with self._intake(reports):
+                planned = self._plan(line, digest, reports)
+                self._enqueue_reports(line, destination, planned, digest, result)
             final = self._post_action(line, path, destination)
         finally:
             self._release_destination(destination)

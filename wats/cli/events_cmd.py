@@ -234,6 +234,13 @@ def events(
         warning = _ping(ctx, attachment, min(attachment.request_timeout, 2.0))
         if warning:
             typer.echo(f"warning: {warning}; waiting for events anyway", err=True)
+        elif not show_all and not topic:
+            # a quiet instance prints nothing for a long time: say it is listening, and why quiet
+            typer.echo(
+                f"listening to instance {attachment.instance!r} (heartbeats hidden: --all shows "
+                "them; Ctrl-C to leave)",
+                err=True,
+            )
         with _stop_on_sigterm() as stopping:
             while not stopping() and time.monotonic() < end and (count is None or seen < count):
                 left = max(0.0, end - time.monotonic())

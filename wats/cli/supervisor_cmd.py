@@ -245,7 +245,7 @@ def status(
         if as_json:
             typer.echo(json.dumps({"supervisor": None, "login": login}, indent=2))
         else:
-            typer.echo("\n".join(login_lines(login, embedded=not cfg.server.url)))
+            typer.echo("\n".join(login_lines(login, embedded=not cfg.server.url, running=False)))
         raise
     result["queue"] = _queue_counts(cfg, paths)
     result["login"] = login

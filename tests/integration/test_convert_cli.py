@@ -105,7 +105,8 @@ def test_convert_tree_shows_header_and_steps_with_measurements(
     code, out, err = _run(str(sample), "--tree", "--config", str(_config(tmp_path)))
     assert code == 0, err
     assert "serial FATTest-325   part FATPartNo" in out
-    assert "- [failed] SingleEQFail  (ET_NLT)" in out and "EQ  limits 501" in out
+    assert "- [failed] SingleEQFail  (ET_NLT)" in out
+    assert "V  EQ 501" in out and "limits 501..-" not in out  # one limit, not a range
     assert "misc MiscInfoString: Hello" in out
     with pytest.raises(json.JSONDecodeError):
         json.loads(out)
@@ -127,6 +128,8 @@ def test_convert_of_a_file_no_converter_knows_exits_1_naming_the_file(tmp_path: 
     code, out, err = _run(str(garbage), "--config", str(_config(tmp_path)))
     assert code == 1 and out == ""
     assert "no converter recognises noise.bin" in err and "--converter" in err
+    assert "best:" not in err and "0.00" not in err
+    assert "asked: wsjf, wsxf" in err
 
 
 def test_convert_with_an_unknown_converter_name_is_a_usage_error(

@@ -177,15 +177,20 @@ def is_event(event_type: str, **body: Any) -> Callable[[str], bool]:
 def test_events_json_shows_heartbeats_and_a_killed_worker_exit_and_restart(
     instance: Instance,
 ) -> None:
-    events = start_cli(instance, "events", "--json")
+    events = start_cli(instance, "events", "--json", "--all")
+    quiet = start_cli(instance, "events", "--json")  # heartbeats hidden without --all
     try:
         lines = Lines(events.stdout)
+        quiet_lines = Lines(quiet.stdout)
+        quiet_notes = Lines(quiet.stderr)
         heartbeat = json.loads(
             lines.wait_for(is_event("worker.heartbeat", worker="idle"), 20, "idle heartbeat")
         )
         lines.wait_for(is_event("supervisor.heartbeat"), 5, "supervisor heartbeat")
         old_pid = heartbeat["body"]["pid"]
         assert heartbeat["src"] and heartbeat["seq"] >= 1 and heartbeat["v"] == 1
+        # the second one says it listens, and why a quiet instance prints little, once attached
+        quiet_notes.wait_for(lambda s: "heartbeats hidden: --all shows them" in s, 20, "note")
 
         os.kill(old_pid, signal.SIGKILL)
         exited = json.loads(
@@ -197,10 +202,15 @@ def test_events_json_shows_heartbeats_and_a_killed_worker_exit_and_restart(
         )
         assert started["body"]["pid"] != old_pid
         assert all(json.loads(line) for line in lines.seen)  # nothing but JSON on stdout
+        quiet_lines.wait_for(is_event("supervisor.worker.started", worker="idle"), 10, "restart")
+        assert quiet_lines.seen and not any("heartbeat" in line for line in quiet_lines.seen)
     finally:
-        events.send_signal(signal.SIGTERM)
+        for process in (events, quiet):
+            process.send_signal(signal.SIGTERM)
         code = events.wait(timeout=10)
+        quiet_code = quiet.wait(timeout=10)
     assert code == 0, events.stderr.read() if events.stderr else ""
+    assert quiet_code == 0, "\n".join(quiet_notes.seen)
 
 
 def test_events_topic_filter_and_text_lines(instance: Instance) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import typer
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from wats import __version__
 from wats.cli.main import app, flow_help
+from wats.cli.plain_help import value_word
 
 
 def test_version_flag_prints_the_version_and_exits_zero() -> None:
@@ -76,3 +78,45 @@ def test_flow_help_joins_lines_but_keeps_paragraphs_lists_and_verbatim_blocks() 
     assert flow_help(text) == (
         "Title line.\n\nOne sentence wrapped.\n- item one\n- item two\n\n\bkept\nas is\f cut"
     )
+
+
+_PYTHON_TYPE = re.compile(r"<(?:bool|str|int|float|list\[[^\]]*\]|[a-z]+ range|path|file)>")
+
+
+def test_dash_h_is_help_on_every_command() -> None:
+    for path, _command in _commands():
+        short = CliRunner().invoke(app, [*path, "-h"], env={"COLUMNS": "120"})
+        long = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "120"})
+        assert short.exit_code == 0, (path, short.output)
+        assert short.output == long.output, path
+
+
+def test_help_and_usage_show_words_not_python_type_names() -> None:
+    for path, _command in _commands():
+        result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, (path, result.output)
+        assert not _PYTHON_TYPE.search(result.output), (path, result.output)
+        usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+        assert "{" not in usage, usage
+    convert = CliRunner().invoke(app, ["convert", "--help"], env={"COLUMNS": "120"})
+    assert "Usage: wats-supervisor convert [OPTIONS] FILE" in convert.output
+    flag = next(line for line in convert.output.splitlines() if "--tree" in line)
+    assert "BOOLEAN" not in flag and "<" not in flag
+    events = CliRunner().invoke(app, ["events", "--help"], env={"COLUMNS": "120"})
+    assert re.search(r"--topic\s+TEXT", events.output), events.output
+    assert re.search(r"--count\s+INTEGER", events.output), events.output
+
+
+def test_a_missing_argument_is_named_as_the_usage_line_writes_it() -> None:
+    result = CliRunner().invoke(app, ["restart"])
+    assert result.exit_code == 2
+    assert "Usage: wats-supervisor restart [OPTIONS] WORKER" in result.output
+    assert "Missing argument 'WORKER'" in result.output
+
+
+def test_value_word_turns_type_labels_into_words() -> None:
+    assert value_word("<str>") == "TEXT"
+    assert value_word("<list[str]>") == "TEXT"
+    assert value_word("<int range>") == "INTEGER"
+    assert value_word("<float>") == "NUMBER"
+    assert value_word("<pending|failed>") == "[pending|failed]"

@@ -92,9 +92,41 @@ def test_every_problem_is_reported_on_its_own_line() -> None:
     lines = str(info.value).splitlines()
     assert all(line.startswith("c.toml: ") for line in lines)
     fields = {line.split(": ")[1] for line in lines}
-    assert {"health.interval_seconds", "workers.x.target", "workers.x.tagret"} <= fields
-    assert "logging.level" in fields
+    assert {"health.interval_seconds", "workers.x.tagret", "logging.level"} <= fields
     assert "did you mean 'target'" in str(info.value)
+    # the misspelt key is the one problem: no "required setting is missing" for 'target' too
+    assert "workers.x.target" not in fields
+
+
+def test_a_misspelt_converter_key_is_one_problem_with_a_suggestion_naming_the_converter() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(
+            {
+                "converters": [
+                    {"name": "json-results", "converter": "wsjf", "watch_foldr": "in"},
+                    {"converter": "wsjf", "watch_folder": "x", "post_acton": "move"},
+                ],
+                "stations": {"l4": {"nmae": "LINE-4"}},
+            },
+            "c.toml",
+        )
+    assert str(info.value).splitlines() == [
+        "c.toml: stations.l4.nmae: unknown setting; did you mean 'name'? "
+        "(see docs/configuration.md for the valid keys)",
+        "c.toml: [[converters]] \"json-results\" watch_foldr: unknown setting; did you mean "
+        "'watch_folder'? (see docs/configuration.md for the valid keys)",
+        "c.toml: [[converters]] #2 name: required setting is missing",
+        "c.toml: [[converters]] #2 post_acton: unknown setting; did you mean 'post_action'? "
+        "(see docs/configuration.md for the valid keys)",
+    ]
+
+
+def test_an_unknown_key_far_from_any_known_one_still_leaves_the_missing_one_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"converters": [{"name": "a", "converter": "wsjf", "zzz": 1}]}, "c.toml")
+    text = str(info.value)
+    assert '[[converters]] "a" watch_folder: required setting is missing' in text
+    assert '[[converters]] "a" zzz: unknown setting (see' in text
 
 
 def test_config_station_name_source_requires_a_name() -> None:

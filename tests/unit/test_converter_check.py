@@ -33,13 +33,13 @@ def test_a_misspelt_built_in_is_refused_by_the_config_with_a_suggestion(tmp_path
     with pytest.raises(ConfigError) as caught:
         parse_config({"converters": [_conv("a", "wsjff", tmp_path)]})
     text = str(caught.value)
-    assert "converters.0.converter" in text and "did you mean 'wsjf'?" in text
+    assert '[[converters]] "a" converter' in text and "did you mean 'wsjf'?" in text
 
 
 def test_arguments_a_built_in_does_not_take_are_named_with_a_suggestion(tmp_path: Path) -> None:
     found = _problems(_conv("a", "csv", tmp_path, arguments={"delimitr": ";"}))
     assert len(found) == 1
-    assert found[0].startswith("converters.0.arguments: ")
+    assert found[0].startswith('[[converters]] "a" arguments: ')
     assert "arguments.delimitr: unknown argument (did you mean 'delimiter'?)" in found[0]
     assert _problems(_conv("a", "csv", tmp_path, arguments={"delimiter": ";"})) == []
 
@@ -47,7 +47,7 @@ def test_arguments_a_built_in_does_not_take_are_named_with_a_suggestion(tmp_path
 def test_two_converters_after_the_same_files_in_one_folder_are_refused(tmp_path: Path) -> None:
     found = _problems(_conv("json", "wsjf", tmp_path), _conv("htf", "openhtf", tmp_path))
     assert len(found) == 1
-    assert found[0].startswith("converters.1.file_patterns: converter 'htf' watches")
+    assert found[0].startswith("[[converters]] \"htf\" file_patterns: converter 'htf' watches")
     assert "'*.json' and '*.json'" in found[0]
     # a narrower pattern inside a wider one overlaps too; case does not matter to the watcher
     wide = _conv("all", "wsjf", tmp_path, file_patterns=["*"])
@@ -80,7 +80,7 @@ def test_site_converters_are_loaded_only_when_asked(tmp_path: Path) -> None:
     missing = _conv("site", "no_such_site_module.sub:Conv", tmp_path)
     assert _problems(missing) == []  # the supervisor at start runs no site code
     found = _problems(missing, load_site=True)
-    assert len(found) == 1 and found[0].startswith("converters.0.converter: ")
+    assert len(found) == 1 and found[0].startswith('[[converters]] "site" converter: ')
 
 
 def test_config_validate_and_start_exit_2_naming_the_field(tmp_path: Path) -> None:
@@ -94,5 +94,5 @@ def test_config_validate_and_start_exit_2_naming_the_field(tmp_path: Path) -> No
     for command in (["config", "validate"], ["start"]):
         result = runner.invoke(app, [*command, "--config", str(config)])
         assert result.exit_code == 2, (command, result.output)
-        assert "converters.0.arguments" in result.output
+        assert '[[converters]] "a" arguments' in result.output
         assert "Traceback" not in result.output

@@ -65,24 +65,28 @@ def test_duplicate_converter_names_are_an_error() -> None:
 @pytest.mark.parametrize(
     ("overrides", "field", "words"),
     [
-        ({"post_action": "shred"}, "converters.0.post_action", "'move', 'delete'"),
-        ({"post_action": "archive"}, "converters.0.archive_folder", "must be set when"),
-        ({"name": "a/b"}, "converters.0.name", "letters, digits"),
-        ({"converter": "no spaces allowed"}, "converters.0.converter", "built-in name"),
-        ({"watch_folder": ""}, "converters.0.watch_folder", "at least 1"),
-        ({"alarm_threshold": 1.5}, "converters.0.alarm_threshold", "less than or equal to 1"),
-        ({"reject_threshold": 0.6}, "converters.0.reject_threshold", "alarm_threshold"),
-        ({"cron": "* * *"}, "converters.0.cron", "5 fields"),
-        ({"cron": "0 25 * * *"}, "converters.0.cron", "hour field: 25 is outside 0-23"),
+        ({"post_action": "shred"}, '[[converters]] "ict" post_action', "'move', 'delete'"),
+        ({"post_action": "archive"}, '[[converters]] "ict" archive_folder', "must be set when"),
+        ({"name": "a/b"}, '[[converters]] "a/b" name', "letters, digits"),
+        ({"converter": "no spaces allowed"}, '[[converters]] "ict" converter', "built-in name"),
+        ({"watch_folder": ""}, '[[converters]] "ict" watch_folder', "at least 1"),
+        (
+            {"alarm_threshold": 1.5},
+            '[[converters]] "ict" alarm_threshold',
+            "less than or equal to 1",
+        ),
+        ({"reject_threshold": 0.6}, '[[converters]] "ict" reject_threshold', "alarm_threshold"),
+        ({"cron": "* * *"}, '[[converters]] "ict" cron', "5 fields"),
+        ({"cron": "0 25 * * *"}, '[[converters]] "ict" cron', "hour field: 25 is outside 0-23"),
         (
             {"cron": "0 * * * *", "schedule_interval_seconds": 60},
-            "converters.0.cron",
+            '[[converters]] "ict" cron',
             "not both",
         ),
-        ({"kind": "scheduled"}, "converters.0", "needs schedule_interval_seconds or cron"),
-        ({"readiness_marker": "a/b"}, "converters.0.readiness_marker", "file name"),
-        ({"file_patterns": ["*.json", ""]}, "converters.0.file_patterns", "empty"),
-        ({"folder": "/in"}, "converters.0.folder", "unknown setting"),
+        ({"kind": "scheduled"}, '[[converters]] "ict"', "needs schedule_interval_seconds or cron"),
+        ({"readiness_marker": "a/b"}, '[[converters]] "ict" readiness_marker', "file name"),
+        ({"file_patterns": ["*.json", ""]}, '[[converters]] "ict" file_patterns', "empty"),
+        ({"folder": "/in"}, '[[converters]] "ict" folder', "unknown setting"),
     ],
 )
 def test_bad_converter_settings_are_errors_naming_the_field(
@@ -95,8 +99,8 @@ def test_bad_converter_settings_are_errors_naming_the_field(
 
 def test_missing_required_converter_settings_are_named() -> None:
     message = _problems({"converters": [{"name": "x"}]})
-    assert "converters.0.converter: required setting is missing" in message
-    assert "converters.0.watch_folder: required setting is missing" in message
+    assert '[[converters]] "x" converter: required setting is missing' in message
+    assert '[[converters]] "x" watch_folder: required setting is missing' in message
 
 
 def test_bad_station_preset_names_and_keys_are_errors() -> None:

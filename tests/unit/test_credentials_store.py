@@ -216,6 +216,25 @@ def test_health_checks_count_connections_disconnections_and_failures(
     assert stored_token(config) == Secret(TOKEN)  # health writes never touch the token
 
 
+def test_a_new_run_starts_its_own_online_since_instead_of_the_first_one_ever(
+    config: ClientConfig, machine: Path
+) -> None:
+    # a supervisor stopped while ONLINE leaves ONLINE in the record; the next run's first check
+    # must not read as "still ONLINE since" the old run's connection
+    record_health(config, "ONLINE", url=URL, at=1_000.0, first_of_run=True)
+    record_health(config, "ONLINE", url=URL, at=1_030.0)
+    record = record_health(config, "ONLINE", url=URL, at=90_000.0, first_of_run=True)
+    assert record is not None and record.state_since is not None
+    assert record.state_since.timestamp() == 90_000.0
+    assert record.stats.connections == 2 and record.stats.disconnections == 0
+    later = record_health(config, "ONLINE", url=URL, at=90_030.0)
+    assert later is not None and later.state_since == record.state_since
+    # an OFFLINE first check after an ONLINE run is not a disconnection seen by this run
+    gone = record_health(config, "OFFLINE", url=URL, at=99_000.0, failed=True, first_of_run=True)
+    assert gone is not None and gone.stats.disconnections == 0
+    assert gone.state_since is not None and gone.state_since.timestamp() == 99_000.0
+
+
 def test_health_of_another_server_leaves_the_record_alone(
     config: ClientConfig, machine: Path
 ) -> None:

@@ -257,3 +257,14 @@ def test_a_posix_name_with_an_escaped_byte_is_shown_whole() -> None:
     body = {"converter": "json", "path": "/data/pending/caf\\xe9-latin1.json", "source": "/w/x"}
     line = format_event(envelope("file.pending", body, src="watcher"))
     assert "caf\\xe9-latin1.json → pending (json)" in line
+
+
+def test_events_hides_heartbeats_unless_all_or_a_topic_asks() -> None:
+    from wats.cli.events_cmd import shown
+
+    for beat in ("worker.heartbeat", "supervisor.heartbeat"):
+        assert not shown(beat, show_all=False, topics=None)
+        assert shown(beat, show_all=True, topics=None)
+        assert shown(beat, show_all=False, topics=[beat])
+    assert shown("supervisor.worker.exited", show_all=False, topics=None)
+    assert shown("connection.status", show_all=False, topics=[])

@@ -216,3 +216,44 @@ def test_status_reads_queue_counts_from_the_folders_and_prints_a_queue_line(
     }
     supervisor_cmd._print_status(status)
     assert "queue 1 pending, 1 failed, 0 completed" in capsys.readouterr().out
+
+
+def add_with_id(queue: ReportQueue, report_id: str) -> str:
+    report: dict[str, Any] = {"id": report_id, "type": "T", "sn": "SN-1"}
+    assert queue.enqueue(report, converter="wsjf", source_file="/in/a.json", station="ST-1")
+    return report_id
+
+
+def test_show_and_retry_take_the_short_id_events_print(config: Path, queue: ReportQueue) -> None:
+    wanted = add_with_id(queue, "3f2a1b2c-0000-4000-8000-000000000001")
+    add_with_id(queue, "9abcdef0-0000-4000-8000-000000000002")
+    for short in ("3f2a1b2c", "3f2a1b2c…", "3F2A"):
+        result = invoke(config, "show", short)
+        assert result.exit_code == 0, (short, result.output)
+        assert json.loads(result.output)["report"]["id"] == wanted
+    queue.mark_failed(wanted, "HTTP 400")
+    result = invoke(config, "retry", "3f2a1b2c…")
+    assert result.exit_code == 0, result.output
+    assert f"report {wanted} back in pending" in result.output
+    assert queue.counts().failed == 0
+
+
+def test_an_ambiguous_short_id_lists_the_candidates_and_exits_2(
+    config: Path, queue: ReportQueue
+) -> None:
+    first = add_with_id(queue, "3f2a1b2c-0000-4000-8000-000000000001")
+    second = add_with_id(queue, "3f2a1b2c-0000-4000-8000-000000000002")
+    queue.mark_failed(second, "HTTP 400")
+    for command in ("show", "retry"):
+        result = invoke(config, command, "3f2a1b2c")
+        assert result.exit_code == 2, result.output
+        assert "2 queued reports have ids starting with '3f2a1b2c'" in result.output
+        assert f"{first}  pending" in result.output and f"{second}  failed" in result.output
+    assert queue.counts().failed == 1  # nothing was retried
+
+
+def test_a_short_id_no_report_has_exits_1(config: Path, queue: ReportQueue) -> None:
+    add_with_id(queue, "3f2a1b2c-0000-4000-8000-000000000001")
+    result = invoke(config, "show", "deadbeef")
+    assert result.exit_code == 1
+    assert "no queued report id starts with 'deadbeef'" in result.output

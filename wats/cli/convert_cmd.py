@@ -165,8 +165,12 @@ def _pick(
             _say(f"  {candidate.label}: validate() failed ({outcome.failure}: {outcome.message})")
     scores.sort(key=lambda item: (item[0], item[1]), reverse=True)
     if not scores or scores[0][0] < DEFAULT_REJECT:
-        best = f" (best: {scores[0][2].label} at {scores[0][0]:.2f})" if scores else ""
-        _say(f"error: no converter recognises {path.name}{best}; name one with --converter")
+        # a "best" among converters that all said no reads as a near miss; it is not one
+        asked = ", ".join(c.label for c in candidates)
+        _say(
+            f"error: no converter recognises {path.name} (asked: {asked}); if one of them "
+            "should read it, name it with --converter to see why it does not"
+        )
         if path.is_dir():
             _say(_folder_hint(path))
         raise typer.Exit(EXIT_CONVERSION_FAILED)

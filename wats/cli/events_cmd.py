@@ -21,6 +21,7 @@ import typer
 
 from wats.cli.main import app
 from wats.cli.options import ConfigOption, InstanceOption
+from wats.protocol import topics
 
 # How long one blocking receive may last: the upper bound on reacting to Ctrl+C, SIGTERM or the
 # end of --duration. Events themselves are handled the moment they arrive.
@@ -151,6 +152,16 @@ def _deadline(duration: float | None) -> float:
     return float("inf") if duration is None else time.monotonic() + duration
 
 
+HEARTBEATS = frozenset({topics.WORKER_HEARTBEAT, topics.SUPERVISOR_HEARTBEAT})
+
+
+def shown(event_type: str, *, show_all: bool, topics: list[str] | None) -> bool:
+    """Whether ``events`` prints an event: heartbeats (one per worker every interval) drown
+    everything else, so they show only with ``--all`` or when a ``--topic`` was asked for (the
+    bus has already filtered by it; what it lets through is what the user wants)."""
+    return show_all or bool(topics) or event_type not in HEARTBEATS
+
+
 def _ping(ctx: Any, attachment: _Attachment, timeout: float) -> str | None:
     """None when the supervisor answers ``ping``; else why not (for a warning, not an error)."""
     from wats.protocol.bus import ControlClient, ControlTimeout
@@ -190,11 +201,19 @@ def events(
     count: Annotated[
         int | None, typer.Option(help="Stop after this many events.", min=1)
     ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also print heartbeats (hidden unless asked: several a second)."
+        ),
+    ] = False,
 ) -> None:
     """Print the instance's bus events live, one line each, until Ctrl+C.
 
-    Lost events (a sender's sequence numbers jumping) are reported as a note line (on stderr with
-    --json, so the output stays pure JSON lines).
+    Heartbeats are left out unless --all is given or a --topic asks for them (--topic
+    worker.heartbeat); a --topic prints every event it matches. Lost events (a sender's
+    sequence numbers jumping) are reported as a note line (on stderr with --json, so the
+    output stays pure JSON lines).
     """
     import zmq
 
@@ -215,16 +234,25 @@ def events(
         warning = _ping(ctx, attachment, min(attachment.request_timeout, 2.0))
         if warning:
             typer.echo(f"warning: {warning}; waiting for events anyway", err=True)
+        elif not show_all and not topic:
+            # a quiet instance prints nothing for a long time: say it is listening, and why quiet
+            typer.echo(
+                f"listening to instance {attachment.instance!r} (heartbeats hidden: --all shows "
+                "them; Ctrl-C to leave)",
+                err=True,
+            )
         with _stop_on_sigterm() as stopping:
             while not stopping() and time.monotonic() < end and (count is None or seen < count):
                 left = max(0.0, end - time.monotonic())
                 event = subscriber.recv(timeout=min(_POLL_SECONDS, left))
                 if event is None:
                     continue
-                seen += 1
                 missed = gaps.observe(event.src, event.type, event.seq)
                 if missed:
                     typer.echo(describe_gap(event.src, missed), err=as_json)
+                if not shown(event.type, show_all=show_all, topics=topic):
+                    continue
+                seen += 1
                 typer.echo(event_to_json(event) if as_json else format_event(event))
     except KeyboardInterrupt:
         pass

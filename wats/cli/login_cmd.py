@@ -264,9 +264,12 @@ def login_summary(cfg: Any) -> dict[str, Any] | None:
     return record.summary() if record is not None else None
 
 
-def login_lines(summary: dict[str, Any] | None, *, embedded: bool = False) -> list[str]:
+def login_lines(
+    summary: dict[str, Any] | None, *, embedded: bool = False, running: bool = True
+) -> list[str]:
     """``login_summary`` as lines of text for ``status``; ``embedded``: no ``[server] url``, so
-    the instance delivers to its embedded server, which needs no login."""
+    the instance delivers to its embedded server, which needs no login; ``running``: False when
+    no supervisor runs, so the recorded state is the last one seen, not the link's now."""
     not_logged_in = (
         "login      none needed (the embedded server; set [server] url for a WATS server)"
         if embedded
@@ -286,8 +289,11 @@ def login_lines(summary: dict[str, Any] | None, *, embedded: bool = False) -> li
         lines.append(not_logged_in)
     stats = summary["stats"]
     since = f" since {summary['state_since']}" if summary["state_since"] else ""
+    state = f"{summary['state']}{since}"
+    if not running:
+        state = f"last seen {state} (no supervisor runs to check it now)"
     lines.append(
-        f"link       {summary['state']}{since}; {stats['connections']} connections, "
+        f"link       {state}; {stats['connections']} connections, "
         f"{stats['disconnections']} disconnections, {stats['health_checks']} checks "
         f"({stats['failed_checks']} failed)"
     )

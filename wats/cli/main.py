@@ -13,12 +13,15 @@ from typing import Annotated
 import typer
 
 from wats import __version__
+from wats.cli.plain_help import HELP_OPTION_NAMES, PlainHelpGroup
 
 app = typer.Typer(
     name="wats-supervisor",
     help="Deliver test-station results to a WATS server, and run a WATS-compatible server locally.",
     no_args_is_help=True,
     add_completion=False,
+    cls=PlainHelpGroup,
+    context_settings={"help_option_names": HELP_OPTION_NAMES},
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -49,14 +50,62 @@ def _open(config: Path | None, instance: str | None) -> tuple[Any, Any, Any]:
     return cfg, paths, ReportQueue.for_config(cfg, paths)
 
 
-def _report_id_or_exit(value: str) -> str:
+_PREFIX = re.compile(r"[0-9a-f-]{1,36}")
+_MAX_CANDIDATES_SHOWN = 10
+
+
+def matching_ids(queue: Any, prefix: str) -> list[tuple[str, str]]:
+    """``(id, state)`` of every queued report whose id starts with ``prefix`` (lower case, as
+    ``events`` and ``monitor`` print the first 8 characters), sorted by id."""
     from wats.queue import canonical_id
 
+    found = []
+    for state in _STATES:
+        try:
+            names = os.listdir(queue.folder(state))
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if not name.endswith(".json") or not name.startswith(prefix):
+                continue
+            try:
+                found.append((canonical_id(name[: -len(".json")]), state))
+            except ValueError:
+                continue  # a temp or stray file, never a report
+    return sorted(found)
+
+
+def _report_id_or_exit(value: str, queue: Any) -> str:
+    """The full report id ``value`` names: a whole UUID, or the start of one (``3f2a1b2c`` or
+    ``3f2a1b2c…`` as events print it). Exit 2 for what is not an id or names several reports
+    (listing them), 1 for a prefix no queued report has."""
+    from wats.queue import canonical_id
+
+    text = value.strip().rstrip("…").rstrip(".").lower()
     try:
-        return canonical_id(value.strip())
+        return canonical_id(text)
     except ValueError:
-        typer.echo(f"error: {value!r} is not a report id (a UUID)", err=True)
-        raise typer.Exit(2) from None
+        pass
+    if not _PREFIX.fullmatch(text):
+        typer.echo(
+            f"error: {value!r} is not a report id (a UUID, or its first characters)", err=True
+        )
+        raise typer.Exit(2)
+    found = matching_ids(queue, text)
+    if len(found) == 1:
+        return found[0][0]
+    if not found:
+        typer.echo(f"error: no queued report id starts with {text!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(
+        f"error: {len(found)} queued reports have ids starting with {text!r}; give more of the id:",
+        err=True,
+    )
+    for report_id, state in found[:_MAX_CANDIDATES_SHOWN]:
+        typer.echo(f"  {report_id}  {state}", err=True)
+    if len(found) > _MAX_CANDIDATES_SHOWN:
+        typer.echo(f"  ... and {len(found) - _MAX_CANDIDATES_SHOWN} more", err=True)
+    raise typer.Exit(2)
 
 
 def wake_uploader(cfg: Any, paths: Any) -> bool:
@@ -141,13 +190,15 @@ def list_reports(
 
 @queue_app.command("show")
 def show(
-    report_id: Annotated[str, typer.Argument(help="The report id (a UUID).")],
+    report_id: Annotated[
+        str, typer.Argument(help="The report id, or its first characters as events print it.")
+    ],
     config: ConfigOption = None,
     instance: InstanceOption = None,
 ) -> None:
     """Print one queued report: its state, meta and WSJF body, as JSON."""
     _, _, queue = _open(config, instance)
-    item = queue.get(_report_id_or_exit(report_id))
+    item = queue.get(_report_id_or_exit(report_id, queue))
     if item is None:
         typer.echo(f"error: report {report_id} is not in the queue", err=True)
         raise typer.Exit(1)
@@ -158,7 +209,11 @@ def show(
 @queue_app.command("retry")
 def retry(
     report_id: Annotated[
-        str | None, typer.Argument(help="The failed report to send again.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="The failed report to send again: its id, or the id's first characters.",
+            show_default=False,
+        ),
     ] = None,
     all_failed: Annotated[
         bool, typer.Option("--all-failed", help="Send every failed report again.")
@@ -176,7 +231,7 @@ def retry(
         typer.echo(f"{moved} failed report(s) back in pending")
     else:
         assert report_id is not None
-        canonical = _report_id_or_exit(report_id)
+        canonical = _report_id_or_exit(report_id, queue)
         if not queue.retry(canonical):
             item = queue.get(canonical)
             where = f"it is {item.state}" if item else "it is not in the queue"

@@ -39,17 +39,30 @@ def _number(value: float | None) -> str:
     return f"{value:.6g}"
 
 
+_SINGLE_LIMIT = frozenset({"EQ", "NE", "LT", "LE", "GT", "GE"})
+"""Operators that compare the value with ``lowLimit`` alone (see ``evaluate_numeric``)."""
+
+
+def _comparison(op: str, low: float | None, high: float | None) -> str:
+    """The comparison as it reads: ``LE 50`` for a single limit (written in ``lowLimit``, so
+    ``limits 50..-`` suggested a range with no top), ``EQT 5 ± 0.1``, ``GELE 0..10``."""
+    if op in _SINGLE_LIMIT and low is not None and high is None:
+        return f"{op} {_number(low)}"
+    if op == "EQT" and low is not None:
+        return f"EQT {_number(low)}" + (f" ± {_number(high)}" if high is not None else "")
+    if low is not None or high is not None:
+        return f"{op}  limits {_number(low)}..{_number(high)}"
+    return op
+
+
 def _numeric_text(meas: object) -> str:
     value = getattr(meas, "value", None)
     unit = getattr(meas, "unit", None) or ""
     low, high = getattr(meas, "low_limit", None), getattr(meas, "high_limit", None)
     op = getattr(getattr(meas, "comp_op", None), "value", "")
-    limits = ""
-    if low is not None or high is not None:
-        limits = f"  limits {_number(low)}..{_number(high)}"
     name = getattr(meas, "name", None)
     prefix = f"{name}: " if name else ""
-    return f"{prefix}{_number(value)} {unit}".rstrip() + f"  {op}{limits}"
+    return f"{prefix}{_number(value)} {unit}".rstrip() + f"  {_comparison(op, low, high)}"
 
 
 def _measurements(step: StepBase) -> list[str]:

@@ -113,9 +113,11 @@ def _print_pointers(
 ) -> None:
     """Tell a new user where to look: the log, the server and its page, each converter's
     folders, and the other commands, spelled with the options that reach this instance."""
+    from wats.cli.invocation import command_name
     from wats.config.folders import converter_folders
 
     option = _target_options(path, instance)
+    command = command_name()
     lines = [f"instance {cfg.instance.name!r}", f"  log file:   {paths.log_file}"]
     if cfg.server.uses_embedded:
         url = cfg.server.effective_url()
@@ -137,11 +139,11 @@ def _print_pointers(
         }[conv.post_action]
         lines.append(f"  converter {conv.name!r}: watches {folders.watch}")
         lines.append(f"      converted files {after}; failed ones to {folders.error}")
-    lines.append(f"  status:     wats-supervisor status{option}")
-    lines.append(f"  live view:  wats-supervisor monitor{option}")
-    lines.append(f"  events:     wats-supervisor events{option}")
+    lines.append(f"  status:     {command} status{option}")
+    lines.append(f"  live view:  {command} monitor{option}")
+    lines.append(f"  events:     {command} events{option}")
     stop_hint = "Ctrl-C here, or " if foreground else ""
-    lines.append(f"  stop:       {stop_hint}wats-supervisor stop{option}")
+    lines.append(f"  stop:       {stop_hint}{command} stop{option}")
     typer.echo("\n".join(lines), err=True)
 
 
@@ -243,7 +245,7 @@ def status(
         if as_json:
             typer.echo(json.dumps({"supervisor": None, "login": login}, indent=2))
         else:
-            typer.echo("\n".join(login_lines(login, embedded=not cfg.server.url)))
+            typer.echo("\n".join(login_lines(login, embedded=not cfg.server.url, running=False)))
         raise
     result["queue"] = _queue_counts(cfg, paths)
     result["login"] = login
@@ -315,6 +317,8 @@ def _print_status(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from wats.cli.monitor_view import bytes_text  # the monitor's unit, so the two agree
+
     sup = result["supervisor"]
     conn = result.get("connection") or {}
     console = Console()
@@ -323,7 +327,9 @@ def _print_status(result: dict[str, Any]) -> None:
         f"up {_duration(sup['uptime'])} config {sup['config'] or '(defaults)'}"
     )
     if conn:
-        console.print(f"connection {conn.get('status')} {conn.get('url', '')}")
+        since = conn.get("since")
+        when = f" since {_clock(float(since))}" if since is not None else ""
+        console.print(f"connection {conn.get('status')}{when} {conn.get('url', '')}")
     else:
         console.print("connection unknown (no health report yet)")
     queue = result.get("queue")
@@ -349,11 +355,19 @@ def _print_status(result: dict[str, Any]) -> None:
             str(w["pid"] or "-"),
             str(w["restarts"]),
             _duration(w["uptime"]),
-            f"{w['rss'] / 1e6:.1f} MB" if w["rss"] else "-",
+            bytes_text(w["rss"]) if w["rss"] else "-",
             f"{w['cpu_percent']:.1f}" if w["cpu_percent"] is not None else "-",
             _last_exit(w["last_exit"]),
         )
     console.print(table)
+
+
+def _clock(epoch: float) -> str:
+    """A moment as local time, with the date when it is not today."""
+    moment = datetime.fromtimestamp(epoch)
+    if moment.date() == datetime.now().date():
+        return moment.strftime("%H:%M:%S")
+    return moment.isoformat(sep=" ", timespec="seconds")
 
 
 def _duration(seconds: float | None) -> str:

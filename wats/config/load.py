@@ -14,7 +14,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +27,7 @@ __all__ = [
     "CONFIG_ENV",
     "ConfigError",
     "config_to_toml",
+    "converter_field",
     "dump_runtime_config",
     "find_config_path",
     "load_config",
@@ -106,7 +107,7 @@ def parse_config(data: dict[str, Any], source: str = "(config)") -> ClientConfig
     try:
         return ClientConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _describe(exc)) from None
+        raise ConfigError(source, _describe(exc, data)) from None
 
 
 def render_default_config() -> str:
@@ -225,45 +226,85 @@ def _resolve_relative_paths(cfg: ClientConfig, base: Path) -> ClientConfig:
     )
 
 
-def _describe(exc: ValidationError) -> list[str]:
+def converter_field(index: int, name: object, rest: list[str] | tuple[str, ...] = ()) -> str:
+    """How a message names a field of one ``[[converters]]`` table: by the converter's name
+    (``[[converters]] "json-results" watch_folder``), else by its place counted from 1
+    (``[[converters]] #2 watch_folder``), as the user sees the tables in the file; a bare
+    ``converters.0`` made them count from zero."""
+    label = f'"{name}"' if isinstance(name, str) and name.strip() else f"#{index + 1}"
+    field = ".".join(rest)
+    return f"[[converters]] {label}" + (f" {field}" if field else "")
+
+
+def _where(loc: list[str | int], data: Any) -> str:
+    """The dotted field of a pydantic error location, converters named (see converter_field)."""
+    if len(loc) >= 2 and loc[0] == "converters" and isinstance(loc[1], int):
+        converters = data.get("converters") if isinstance(data, dict) else None
+        table = (
+            converters[loc[1]]
+            if isinstance(converters, list) and 0 <= loc[1] < len(converters)
+            else None
+        )
+        name = table.get("name") if isinstance(table, dict) else None
+        return converter_field(loc[1], name, [str(part) for part in loc[2:]])
+    return ".".join(str(part) for part in loc) if loc else "(top level)"
+
+
+def _describe(exc: ValidationError, data: Any = None) -> list[str]:
+    """One line per problem. A misspelt key is one problem, not two: its "did you mean" names
+    the required key it was meant to be, so that key's "required setting is missing" goes."""
+    errors = exc.errors(include_url=False)
+    guesses: dict[tuple[Any, ...], str] = {}
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = list(error["loc"])
+            guess = _guess(loc)
+            if guess:
+                guesses[(*loc[:-1], guess)] = str(loc[-1])
     problems = []
-    for error in exc.errors(include_url=False):
-        loc = [str(part) for part in error["loc"]]
-        where = ".".join(loc) if loc else "(top level)"
+    for error in errors:
+        loc = list(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = _unknown_key_message(loc)
         elif error["type"] == "missing":
+            if tuple(loc) in guesses:
+                continue
             message = "required setting is missing"
-        problems.append(f"{where}: {message}")
+        problems.append(f"{_where(loc, data)}: {message}")
     return problems
 
 
-def _unknown_key_message(loc: list[str]) -> str:
+def _guess(loc: list[Any]) -> str | None:
+    """The known key closest to the unknown one at ``loc``, if one is close."""
     known = _known_keys(loc[:-1])
-    guess = difflib.get_close_matches(loc[-1], known, n=1) if known else []
-    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+    found = difflib.get_close_matches(str(loc[-1]), known, n=1) if known else []
+    return found[0] if found else None
+
+
+def _unknown_key_message(loc: list[Any]) -> str:
+    guess = _guess(loc)
+    hint = f"; did you mean {guess!r}?" if guess else ""
     return f"unknown setting{hint} (see docs/configuration.md for the valid keys)"
 
 
-def _known_keys(loc: list[str]) -> list[str]:
-    """Field names of the model at ``loc`` (walking sections and the workers table)."""
+def _known_keys(loc: list[Any]) -> list[str]:
+    """Field names of the model at ``loc``, walking sections, the ``[[converters]]`` list (an
+    index), and the ``[workers.NAME]`` and ``[stations.NAME]`` tables (a name)."""
     model: type[BaseModel] = ClientConfig
     parts = list(loc)
     while parts:
         part = parts.pop(0)
-        field = model.model_fields.get(part)
+        field = model.model_fields.get(str(part))
         if field is None:
             return []
         annotation = field.annotation
-        if part == "workers" and model is ClientConfig:
-            from wats.config.models import WorkerSpec
-
+        origin = get_origin(annotation)
+        if origin in (list, dict):
             if not parts:
                 return []
-            parts.pop(0)  # the worker's name
-            model = WorkerSpec
-            continue
+            parts.pop(0)  # the list index, or the table's name
+            annotation = get_args(annotation)[-1]
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
             continue

@@ -18,7 +18,13 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
-from wats.config import ClientConfig, ConverterConfig, converter_folders, site_converters_dir
+from wats.config import (
+    ClientConfig,
+    ConverterConfig,
+    converter_field,
+    converter_folders,
+    site_converters_dir,
+)
 from wats.config.builtins import BUILTIN_CONVERTERS
 from wats.converters.base import ConverterArgumentsError, ConverterBase
 from wats.converters.loader import ConverterLoadError, load_converter_class
@@ -28,7 +34,7 @@ __all__ = ["ConverterProblem", "converter_problems", "problem_lines"]
 
 @dataclass(frozen=True)
 class ConverterProblem:
-    """One problem, with the config field it is about (``converters.2.arguments``)."""
+    """One problem, with the config field it is about (``[[converters]] "csv" arguments``)."""
 
     field: str
     message: str
@@ -64,12 +70,16 @@ def converter_problems(cfg: ClientConfig, *, load_site: bool) -> list[ConverterP
             try:
                 cls = load_converter_class(conv.converter, code_dir)
             except ConverterLoadError as exc:
-                problems.append(ConverterProblem(f"converters.{index}.converter", str(exc)))
+                problems.append(
+                    ConverterProblem(converter_field(index, conv.name, ["converter"]), str(exc))
+                )
                 continue
             try:
                 cls.parse_arguments(conv.arguments)
             except ConverterArgumentsError as exc:
-                problems.append(ConverterProblem(f"converters.{index}.arguments", str(exc)))
+                problems.append(
+                    ConverterProblem(converter_field(index, conv.name, ["arguments"]), str(exc))
+                )
         seen = _watching(cfg, index, conv, cls)
         if seen is not None:
             watching.append(seen)
@@ -112,7 +122,7 @@ def _shared_folders(watching: list[_Watching]) -> list[ConverterProblem]:
                 continue
             problems.append(
                 ConverterProblem(
-                    f"converters.{later.index}.file_patterns",
+                    converter_field(later.index, later.name, ["file_patterns"]),
                     f"converter {later.name!r} watches {later.folder} for the same files as "
                     f"{earlier.name!r} ({clash}): each file would go to one of them only. Give "
                     "them different watch folders, or file_patterns that do not overlap",

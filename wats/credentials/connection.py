@@ -247,11 +247,16 @@ def record_health(
     error: str | None = None,
     settings: HealthCheckSettings | None = None,
     store: ConnectionStore | None = None,
+    first_of_run: bool = False,
 ) -> ConnectionConfig | None:
     """Count one health check of ``url`` and its verdict ``state`` into the record.
 
     A change to ONLINE counts a connection, a change from ONLINE to OFFLINE a disconnection,
-    and stamps ``last_connected``/``last_disconnected``. Nothing is decrypted: this is cheap and
+    and stamps ``last_connected``/``last_disconnected``. ``first_of_run``: the first check of a
+    health worker's process; the state left in the record by an earlier run is not the link's
+    state now (the supervisor may have been stopped for days), so the verdict starts a new
+    ``state_since`` (``status`` showed "ONLINE since" the first connection ever) and an ONLINE
+    counts as a new connection. Nothing is decrypted: this is cheap and
     needs no key. A record kept for another server is left alone (its statistics are about that
     server); with no record at all, one without credentials is started. ``error`` must already
     be token-free (the health worker's ``describe_error``).
@@ -279,12 +284,13 @@ def record_health(
             update["server_url"] = _normalised_for_display(url)
         if settings is not None:
             update["health"] = settings
-        if verdict is not record.state:
+        previous = ConnectionState.UNKNOWN if first_of_run else record.state
+        if verdict is not previous:
             update["state_since"] = moment
             if verdict is ConnectionState.ONLINE:
                 stats.connections += 1
                 update["last_connected"] = moment
-            elif verdict is ConnectionState.OFFLINE and record.state is ConnectionState.ONLINE:
+            elif verdict is ConnectionState.OFFLINE and previous is ConnectionState.ONLINE:
                 stats.disconnections += 1
                 update["last_disconnected"] = moment
         return record.model_copy(update=update)

@@ -99,6 +99,7 @@ class HealthWorker(Worker):
         # neither published as OFFLINE nor counted as a disconnection.
         embedded = self.config.server.uses_embedded
         self._grace_until = time.monotonic() + (EMBEDDED_START_GRACE_SECONDS if embedded else 0)
+        self._recorded = False  # this process has not written the connection record yet
         self.every(self.interval, self.check, first=0)
         self.ready = True
 
@@ -197,7 +198,9 @@ class HealthWorker(Worker):
                 failed=failed,
                 error=self.status["error"],
                 settings=self.record_settings,
+                first_of_run=not self._recorded,
             )
+            self._recorded = True
         except (OSError, CredentialError) as exc:
             self.log.warning("cannot update the connection record", error=describe_error(exc))
 

@@ -344,6 +344,7 @@ def test_supervisor_listens_on_the_network_for_authorized_keys_only(root: Path) 
                 "--config",
                 str(watcher),
                 "--json",
+                "--all",  # the supervisor's heartbeat is the event that proves the link
                 "--count",
                 "1",
                 "--duration",

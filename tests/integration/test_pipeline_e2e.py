@@ -140,7 +140,7 @@ def test_every_sample_and_distinct_copies_land_on_the_server_exactly_once_with_s
 
 
 def test_events_json_shows_one_file_flowing_from_pending_to_uploaded(pipe: Pipeline) -> None:
-    events = pipe.events()
+    events = pipe.events("--all")  # heartbeats too: the first one says we are subscribed
     events.wait_for(lambda e: e["type"].endswith("heartbeat"), 20, "a heartbeat (subscribed)")
     name = "events-flow.json"
     pipe.drop("wsjf", name, small_report("E2E-EV-001"))

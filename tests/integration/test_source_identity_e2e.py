@@ -37,7 +37,7 @@ def pipe() -> Iterator[Pipeline]:
 
 @pytest.fixture
 def events(pipe: Pipeline) -> Iterator[EventStream]:
-    stream = pipe.events()
+    stream = pipe.events("--all")  # heartbeats too: the first one says we are subscribed
     stream.wait_for(lambda e: e["type"].endswith("heartbeat"), 20, "a heartbeat (subscribed)")
     yield stream
 

@@ -439,10 +439,6 @@ REFUSALS = {
     "no name": (HEAD + "Name,Value\n,3.3\n", ["line 5", "'Name'", "empty"]),
     "no data rows": (HEAD + "Name,Value\n", ["line 4", "no data rows"]),
     "no table": ("Serial: S1\nsome notes\n", ["no results table", "step-name column"]),
-    "no serial": (
-        "Part: P1\nName,Value\nA,1\n",
-        ["no serial number", "arguments.header.serial", "arguments.default_serial_number"],
-    ),
     "long part": (
         "Serial: S1\nPart: " + "P" * 101 + "\nName,Value\nA,1\n",
         ["line 2", "WATS allows 100"],
@@ -615,7 +611,10 @@ def test_hostile_input_fails_cleanly_and_quickly(tmp_path: Path, case: str) -> N
     path = _write(tmp_path, "hostile.csv", HOSTILE[case])
     result = _convert(path)
     _clean(result)
-    assert not result.success
+    if case == "many columns":  # wide but well-formed: one step, its serial defaulted
+        assert result.success and result.confidence <= 0.4
+    else:
+        assert not result.success
     assert CSVConverter().validate(ConverterSource(path), _context()) <= 0.9
 
 
@@ -644,9 +643,14 @@ def test_an_explicit_default_part_number_costs_no_confidence(tmp_path: Path) -> 
     assert (result.warnings, result.confidence) == ([], 1.0)
 
 
-def test_a_default_serial_number_is_used_only_when_set(tmp_path: Path) -> None:
+def test_a_missing_serial_number_takes_its_default_below_the_alarm_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "r.csv", "Part: P\nName,Value\nA,1\n")
-    assert not _convert(path).success
+    report, result = _report(path)
+    assert report.sn == "UNKNOWN" and result.confidence <= 0.4
+    assert any(
+        "no serial number" in w and "arguments.header.serial" in w and "default_serial" in w
+        for w in result.warnings
+    )
     report, _ = _report(path, default_serial_number="NO-SN")
     assert report.sn == "NO-SN"
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from wats.converters import ConverterBase
 from wats.converters.defaults import (
     DEFAULTED_CONFIDENCE,
+    SERIAL_DEFAULTED_CONFIDENCE,
     DefaultIdentifier,
     DefaultText,
     HeaderDefaults,
@@ -70,13 +71,25 @@ def test_an_unusable_operation_warns_even_with_a_configured_process_code() -> No
     assert defaults.confidence == 0.8
 
 
-def test_a_missing_serial_fails_naming_the_argument_unless_it_is_set() -> None:
+def test_a_missing_serial_takes_its_default_with_a_confidence_below_the_alarm_line() -> None:
+    defaults, warnings = _defaults()
+    assert defaults.text(HeaderField.SERIAL_NUMBER, "", "dut_id") == "UNKNOWN"
+    assert warnings == [
+        "the file names no serial number (dut_id); using 'UNKNOWN' "
+        "(the built-in default of argument default_serial_number)"
+    ]
+    assert defaults.confidence == SERIAL_DEFAULTED_CONFIDENCE < 0.5  # the default alarm line
+    defaults, warnings = _defaults(default_serial_number="NONE-1")
+    assert defaults.text(HeaderField.SERIAL_NUMBER, "", "dut_id") == "NONE-1"
+    assert (warnings, defaults.confidence) == ([], 1.0)
+
+
+def test_an_empty_field_without_any_default_fails_naming_the_argument() -> None:
     defaults, _ = _defaults()
+    defaults.arguments = Arguments.model_construct(default_serial_number=None)
     with pytest.raises(HeaderFieldError, match="no serial number \\(dut_id\\); set the converter "
                        "argument default_serial_number"):  # fmt: skip
         defaults.text(HeaderField.SERIAL_NUMBER, "", "dut_id")
-    defaults, _ = _defaults(default_serial_number="NONE-1")
-    assert defaults.text(HeaderField.SERIAL_NUMBER, "", "dut_id") == "NONE-1"
 
 
 @pytest.mark.parametrize(
@@ -113,7 +126,7 @@ def test_every_foreign_format_converter_has_the_same_arguments_documented(name: 
         assert field.argument in schema, (name, field.argument)
         assert "description" in schema[field.argument], (name, field.argument)
     assert converter.Arguments().default_part_number == "UNKNOWN"  # type: ignore[attr-defined]
-    assert converter.Arguments().default_serial_number is None  # type: ignore[attr-defined]
+    assert converter.Arguments().default_serial_number == "UNKNOWN"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", ["wsjf", "wsxf"])

@@ -394,7 +394,6 @@ def test_serial_with_characters_wats_refuses_fails_the_file_naming_them(tmp_path
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (_report("", serial=""), "serial number"),
         ("<Reports><Report Type='UUT'></Report></Reports>", "UUT property"),
         ("<Reports></Reports>", "no UUT report"),
         ("<Other/>", "no UUT report"),
@@ -635,15 +634,19 @@ def test_a_batch_file_gives_one_report_per_socket_and_defaults_a_missing_part_nu
     assert result.confidence == pytest.approx(0.8)
 
 
-def test_a_socket_without_serial_fails_unless_a_default_serial_is_set(tmp_path: Path) -> None:
+def test_a_socket_without_serial_takes_the_default_below_the_alarm_line(tmp_path: Path) -> None:
     body = _batch(
         _report("", serial="S-0", extra=_socket(0)), _report("", serial="", extra=_socket(1))
     )
     path = _write(tmp_path, body)
     result = _convert(path)
-    assert not result.success and result.reports == []
-    assert "report 1: the file names no serial number (UUT.SerialNumber)" in result.message
-    assert "default_serial_number" in result.message
+    assert result.success and [r.sn for r in result.reports] == ["S-0", "UNKNOWN"]
+    assert any(
+        "report 1: the file names no serial number (UUT.SerialNumber)" in w
+        and "default_serial_number" in w
+        for w in result.warnings
+    )
+    assert result.confidence <= 0.4
     result = _convert(path, _context(default_serial_number="NO-SN"))
     assert [r.sn for r in result.reports] == ["S-0", "NO-SN"]
 

@@ -16,8 +16,11 @@ field the same way, through :class:`HeaderDefaults`:
   confidence is capped at :data:`DEFAULTED_CONFIDENCE`: nobody has yet said what the value
   should be. A value set in the config is the site's statement for that folder's files, so it
   is used silently (a warning on every file would teach people to ignore warnings);
-- ``default_serial_number`` has no built-in value: a made-up serial would merge the histories
-  of different units, so a file without one fails unless a site sets it on purpose.
+- the serial number is the one field whose default is harmful as well as visible: every
+  defaulted report lands on one unit (``UNKNOWN``), merging the histories of different units.
+  It is still a default and not a refusal (DESIGN invariant 7: the result reaches the server,
+  nothing is lost), but its confidence is capped at :data:`SERIAL_DEFAULTED_CONFIDENCE`, below
+  the default alarm threshold, so each such file also raises ``file.alarm``.
 
 The argument fields are declared with :func:`part_number_argument` and friends so the four
 converters share their names, their checks (the same WATS limits, enforced when the config is
@@ -39,6 +42,7 @@ from wats.api.models import FORBIDDEN_IDENTIFIER_CHARS
 __all__ = [
     "DEFAULTED_CONFIDENCE",
     "FIELD_LIMIT",
+    "SERIAL_DEFAULTED_CONFIDENCE",
     "DefaultIdentifier",
     "DefaultText",
     "HeaderDefaults",
@@ -55,6 +59,11 @@ DEFAULTED_CONFIDENCE = 0.8
 """The highest confidence of a conversion that filled a required header field from an argument
 left at its built-in default: above the default alarm threshold (0.5), below a file (or a
 configuration) that said everything itself."""
+
+SERIAL_DEFAULTED_CONFIDENCE = 0.4
+"""The cap when the serial number came from the built-in default: below the default alarm
+threshold (0.5) and above the default reject threshold (0.2), so the report is delivered and
+the file is flagged."""
 
 FIELD_LIMIT = 100
 """WATS's length limit of the part number, serial number and revision."""
@@ -135,13 +144,15 @@ def part_number_argument(default: str = "UNKNOWN", **extra: Any) -> Any:
     )
 
 
-def serial_number_argument(**extra: Any) -> Any:
-    """The ``default_serial_number`` field (no built-in value: see the module docstring)."""
+def serial_number_argument(default: str = "UNKNOWN", **extra: Any) -> Any:
+    """The ``default_serial_number`` field (see the module docstring for its lower cap)."""
     return Field(
-        default=None,
+        default=default,
         description=(
-            "Serial number of a report whose file names none. Unset (the default), such a "
-            "file fails: one made-up serial would merge the histories of different units."
+            f"Serial number of a report whose file names none (default {default!r}). Left at "
+            f"this default, it comes with a warning and confidence capped at "
+            f"{SERIAL_DEFAULTED_CONFIDENCE}, below the alarm threshold: every such report "
+            "lands on one unit."
         ),
         **extra,
     )
@@ -231,4 +242,9 @@ class HeaderDefaults:
         if field.argument in self.arguments.model_fields_set:
             return  # the site's own statement for this folder: nothing to warn about
         self.warn(f"{what}; using {shown} (the built-in default of argument {field.argument})")
-        self.confidence = min(self.confidence, DEFAULTED_CONFIDENCE)
+        cap = (
+            SERIAL_DEFAULTED_CONFIDENCE
+            if field is HeaderField.SERIAL_NUMBER
+            else DEFAULTED_CONFIDENCE
+        )
+        self.confidence = min(self.confidence, cap)

@@ -391,12 +391,16 @@ class _ReportReader:
 
     def report(self, entries: Sequence[tuple[str, StepBase]]) -> ConverterResult:
         defaults = HeaderDefaults(self.args, self.warnings.append)
-        if self.args.default_serial_number is None and self.lookup("serial", peek=True) is None:
-            raise _Refused(
+        if self.lookup("serial", peek=True) is None:
+            hint = (
                 "no serial number in the header: expected a line such as 'Serial Number: 123' "
                 f"(keys {', '.join(self.args.header.serial)}); set arguments.header.serial "
                 "or arguments.file_name_pattern (or arguments.default_serial_number)"
             )
+            if self.args.default_serial_number is None:
+                raise _Refused(hint)
+            if "default_serial_number" not in self.args.model_fields_set:
+                self.warnings.append(hint)  # most often a header spelt another way
         serial = self.required(defaults, HeaderField.SERIAL_NUMBER, "serial")
         part = self.required(defaults, HeaderField.PART_NUMBER, "part")
         revision = self.required(defaults, HeaderField.REVISION, "revision")

@@ -131,10 +131,20 @@ def validate(config: ConfigOption = None, instance: InstanceOption = None) -> No
     """Check the configuration file; exit 0 if it is valid, 2 with the problems if not.
 
     Converters are loaded as the converter worker will load them (a site's own too), so wrong
-    arguments and a missing or broken site converter show here.
+    arguments and a missing or broken site converter show here; so does a watch folder that
+    does not exist (unless its converter sets create_watch_folder = true).
     """
+    from wats.supervisor.preflight import config_problems
+
     cfg, source = load_config_or_exit(config, instance)
     exit_on_converter_problems(cfg, source, load_site=True)
+    # What `start` checks that does not depend on what runs: the watch folders exist (the
+    # port and a running instance are `start`'s to check, at the moment of starting).
+    problems = config_problems(cfg)
+    if problems:
+        for problem in problems:
+            typer.echo(problem.line(), err=True)
+        raise typer.Exit(EXIT_BAD_CONFIG)
     origin = str(source) if source else "built-in defaults (no config file)"
     workers = ", ".join(cfg.enabled_workers()) or "none"
     server = cfg.server.url or f"embedded at {cfg.server.effective_url()}"

@@ -86,13 +86,14 @@ class WorkerStarted(Body):
 
 class WorkerExited(Body):
     """A worker process ended, and why: it exited by itself, was killed by a signal it did not
-    ask for, was killed because it stopped heartbeating, or was stopped on purpose."""
+    ask for, was killed because it stopped heartbeating, was stopped on purpose, or could not
+    start (``start_failed``: its ``failure`` says why, as in ``status``)."""
 
     worker: str
     pid: int
     exit_code: int | None
     signal: int | None
-    reason: Literal["exit", "killed", "hung", "stopped"]
+    reason: Literal["exit", "killed", "hung", "stopped", "start_failed"]
 
 
 class WorkerRestarting(Body):

@@ -442,8 +442,8 @@ class Arbiter:
         if exit_code == EXIT_START_FAILED and self._runtime_dir is not None:
             failure = take_start_failure(self._runtime_dir, slot.name)
         if failure is not None and reason == "exit":
-            reason = "start failed"
-        self._count_start_failure(slot, failure if reason == "start failed" else None)
+            reason = "start_failed"
+        self._count_start_failure(slot, failure if reason == "start_failed" else None)
         slot.last_exit = {"code": exit_code, "signal": sig, "reason": reason}
         if failure is not None:
             slot.last_exit["failure"] = failure.to_json()
@@ -480,6 +480,7 @@ class Arbiter:
                 "exit_code": exit_code,
                 "signal": sig,
                 "reason": reason,
+                **({"failure": failure.to_json()} if failure is not None else {}),
             },
         )
         self._router.fail_target(slot.name, f"worker {slot.name!r} exited ({reason})")
@@ -593,7 +594,9 @@ class Arbiter:
             return
         slot.state = WorkerState.STOPPING
         slot.timer = time.monotonic() + self._settings.stop_grace
-        log.info("stopping worker", worker=slot.name, pid=slot.process.pid)
+        # In a shutdown the "worker exited" line says it all (one line per worker on Ctrl-C).
+        level = log.debug if self._shutting_down else log.info
+        level("stopping worker", worker=slot.name, pid=slot.process.pid)
         slot.process.terminate()
 
     def _advance_shutdown(self) -> None:

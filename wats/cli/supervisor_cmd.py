@@ -88,7 +88,7 @@ def start(
 
     Before any worker is spawned it checks what can be checked: the instance is not running
     already, the embedded server's port is free, every watch folder exists (or is created where
-    ``create_watch_folder = true``); each problem is one line naming what to change.
+    create_watch_folder = true); each problem is one line naming what to change.
     """
     try:
         _start(config, instance, detach)

@@ -61,7 +61,12 @@ def configure(bus: BusHarness, tmp: Path, converters: list[dict[str, Any]]) -> C
     base = make_config(tmp / "data", tmp / "run", station=STATION)
     entries = [
         ConverterConfig.model_validate(
-            {"watch_folder": str(tmp / "watch" / c["name"]), "retry_delay_seconds": 0.2, **c}
+            {
+                "watch_folder": str(tmp / "watch" / c["name"]),
+                "create_watch_folder": True,  # the tests drop files into it
+                "retry_delay_seconds": 0.2,
+                **c,
+            }
         )
         for c in converters
     ]

@@ -64,7 +64,14 @@ def test_crash_loop_backs_off_then_fails_with_an_alarm_then_retries_after_the_co
         assert delays == sorted(delays) and delays[-1] > 0, delays
         assert all(b["worker"] == "crashy" for b in restarting)
         failed = next(b for t, b in events if t == topics.SUPERVISOR_WORKER_FAILED)
-        assert failed == {"worker": "crashy", "restarts": 4, "window": 30.0, "retry_in": 2.0}
+        assert failed == {
+            "worker": "crashy",
+            "restarts": 4,
+            "window": 30.0,
+            "retry_in": 2.0,
+            "reason": "flapping",
+            "message": "",
+        }
         exits = [b for t, b in events if t == topics.SUPERVISOR_WORKER_EXITED]
         assert exits and all(b["exit_code"] == 3 and b["reason"] == "exit" for b in exits)
 

@@ -42,7 +42,8 @@ def _configure(bus: BusHarness, tmp: Path, *converters: dict[str, Any]) -> Clien
                 "orphan_timeout_seconds": 1.0,
                 "stop_grace_seconds": 3.0,
             },
-            "converters": list(converters),
+            # These tests drop files into folders the watcher is asked to create.
+            "converters": [{"create_watch_folder": True, **c} for c in converters],
         }
     )
     bus.write_config(config)

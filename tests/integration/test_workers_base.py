@@ -195,12 +195,16 @@ def test_unknown_target_exits_with_usage_error(bus: BusHarness) -> None:
         assert "cannot load worker" in worker.output()
 
 
-def test_a_worker_failing_in_setup_exits_1_with_its_traceback_logged(bus: BusHarness) -> None:
+def test_a_worker_failing_in_setup_exits_3_as_a_start_failure_with_its_traceback_logged(
+    bus: BusHarness,
+) -> None:
     # The family worker cannot run python from a missing interpreter path; simpler: a bad arg.
     with WorkerProcess(
         bus, "crashy", "wats.workers.testing:CrashingWorker", args={"after_seconds": "soon"}
     ) as worker:
-        assert worker.wait_exit() == 1
+        assert worker.wait_exit() == 3  # it never started: a start failure, with its reason
+        note = json.loads((bus.runtime_dir / "crashy.start-failure.json").read_text())
+        assert note["reason"] == "start_failed" and "after_seconds" in note["message"]
         output = worker.output()
         assert "worker failed" in output
         assert "after_seconds" in output

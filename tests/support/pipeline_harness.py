@@ -193,7 +193,7 @@ class Pipeline:
         self.env = {**os.environ, TOKEN_ENV: self.server.token, "COLUMNS": "200"}
         self.queue = ReportQueue.for_config(self.cfg)
         for name in self.converters:
-            self.folders(name).ensure()
+            self.folders(name).ensure(watch=True)
 
     # ---- config and folders -------------------------------------------------------------
 

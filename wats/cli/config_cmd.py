@@ -55,9 +55,7 @@ def load_config_or_exit(
         raise typer.Exit(EXIT_BAD_CONFIG) from None
 
 
-def exit_on_converter_problems(
-    cfg: ClientConfig, source: Path | None, *, load_site: bool
-) -> None:
+def exit_on_converter_problems(cfg: ClientConfig, source: Path | None, *, load_site: bool) -> None:
     """Exit 2 naming each ``[[converters]]`` field that is wrong in a way only the converter
     classes can tell (unknown arguments, two converters competing for the same files)."""
     from wats.converters.check import converter_problems, problem_lines
@@ -131,10 +129,22 @@ def validate(config: ConfigOption = None, instance: InstanceOption = None) -> No
     """Check the configuration file; exit 0 if it is valid, 2 with the problems if not.
 
     Converters are loaded as the converter worker will load them (a site's own too), so wrong
-    arguments and a missing or broken site converter show here.
+    arguments and a missing or broken site converter show here. A watch folder that does not
+    exist on this machine (and is not to be created: create_watch_folder) is a warning; start
+    refuses it.
     """
+    from wats.supervisor.preflight import config_problems
+
     cfg, source = load_config_or_exit(config, instance)
     exit_on_converter_problems(cfg, source, load_site=True)
+    # What `start` checks that does not depend on what runs: the watch folders exist (the
+    # port and a running instance are `start`'s to check, at the moment of starting). A
+    # warning, not an error: the file is valid, and a config is often checked on another
+    # machine than the station it is for (CI, before deploying); `start` refuses there.
+    for problem in config_problems(cfg):
+        typer.echo(
+            f"warning: {problem.key}: {problem.message} (start refuses until then)", err=True
+        )
     origin = str(source) if source else "built-in defaults (no config file)"
     workers = ", ".join(cfg.enabled_workers()) or "none"
     server = cfg.server.url or f"embedded at {cfg.server.effective_url()}"

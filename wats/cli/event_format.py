@@ -83,6 +83,9 @@ def _started(body: Mapping[str, Any]) -> str:
 
 def _exited(body: Mapping[str, Any]) -> str:
     how = describe_exit(body.get("exit_code"), body.get("signal"), body.get("reason"))
+    failure = body.get("failure")
+    if isinstance(failure, Mapping) and failure.get("message"):
+        how = f"{how}: {failure['message']}"
     return f"{body.get('worker')} pid={body.get('pid')} exited: {how}"
 
 
@@ -94,6 +97,13 @@ def _restarting(body: Mapping[str, Any]) -> str:
 
 
 def _failed(body: Mapping[str, Any]) -> str:
+    if body.get("reason", "flapping") != "flapping":
+        # The same start failure every time: its reason, not a restart count, is the news.
+        return (
+            f"{body.get('worker')} FAILED: {body.get('message') or body.get('reason')} "
+            f"(at {body.get('restarts')} starts in a row); next try in "
+            f"{seconds(body.get('retry_in'))}"
+        )
     return (
         f"{body.get('worker')} FAILED: {body.get('restarts')} restarts within "
         f"{seconds(body.get('window'))}; next try in {seconds(body.get('retry_in'))}"

@@ -60,6 +60,7 @@ class WorkerView:
     ready: bool = False
     last_exit: dict[str, Any] | None = None
     retry_at: float | None = None
+    failure: str | None = None  # why it is FAILED ("port 8080 on 127.0.0.1 in use ...")
 
     def heartbeat_age(self, now: float) -> float | None:
         """Seconds since this worker's last heartbeat, or None before the first one."""
@@ -189,6 +190,12 @@ class MonitorState:
             row.progress = item.get("progress")
             row.ready = bool(item.get("ready"))
             row.last_exit = item.get("last_exit")
+            failure = item.get("failure")
+            row.failure = (
+                str(failure.get("message") or failure.get("reason"))
+                if isinstance(failure, Mapping)
+                else None
+            )
         if isinstance(result.get("queue"), Mapping):
             self._update_queue(result["queue"])
         self.notice = None
@@ -270,6 +277,11 @@ class MonitorState:
         row = self._worker(str(body["worker"]))
         row.state = FAILED
         row.retry_at = ts + float(body.get("retry_in") or 0.0)
+        row.failure = (
+            str(body.get("message") or body.get("reason"))
+            if body.get("reason", "flapping") != "flapping"
+            else f"{body.get('restarts')} restarts within {seconds(body.get('window'))}"
+        )
 
     def _on_supervisor_worker_stopped(self, ts: float, body: Mapping[str, Any]) -> None:
         row = self._worker(str(body["worker"]))
@@ -370,6 +382,8 @@ def _heartbeat_cell(row: WorkerView, state: MonitorState, now: float) -> Text:
 
 
 def _exit_cell(row: WorkerView) -> str:
+    if row.state == FAILED and row.failure:
+        return row.failure
     if not row.last_exit:
         return "-"
     return describe_exit(

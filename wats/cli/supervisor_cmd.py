@@ -8,6 +8,7 @@ supervisor's files in a loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -83,11 +84,27 @@ def start(
         typer.Option("--detach", help="Run in the background; return once every worker is ready."),
     ] = False,
 ) -> None:
-    """Start the supervisor of an instance (foreground unless --detach)."""
+    """Start the supervisor of an instance (foreground unless --detach).
+
+    Before any worker is spawned it checks what can be checked: the instance is not running
+    already, the embedded server's port is free, every watch folder exists (or is created where
+    create_watch_folder = true); each problem is one line naming what to change.
+    """
+    try:
+        _start(config, instance, detach)
+    except KeyboardInterrupt:
+        # Ctrl-C before the supervisor's own handler is in place (or after it is gone):
+        # nothing was left running; one line, not a traceback.
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+
+
+def _start(config: Path | None, instance: str | None, detach: bool) -> None:
     from wats.cli.config_cmd import exit_on_converter_problems
 
     cfg, path, paths = _load(config, instance)
     exit_on_converter_problems(cfg, path, load_site=False)
+    _exit_on_start_problems(cfg, paths)
     if detach:
         _start_detached(cfg, path, paths, instance)
         return
@@ -106,6 +123,18 @@ def start(
     except BusSecurityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _exit_on_start_problems(cfg: Any, paths: Any) -> None:
+    """Print each reason the instance cannot start and exit (2: a setting, 1: it runs)."""
+    from wats.supervisor.preflight import exit_code, start_problems
+
+    problems = start_problems(cfg, paths)
+    if not problems:
+        return
+    for problem in problems:
+        typer.echo(problem.line(), err=True)
+    raise typer.Exit(exit_code(problems))
 
 
 def _print_pointers(
@@ -177,30 +206,74 @@ def _start_detached(cfg: Any, path: Path | None, paths: Any, instance: str | Non
         )
     deadline = time.monotonic() + _DETACH_READY_SECONDS
     status: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        code = proc.poll()
-        if code is not None:
-            tail = console_log.read_text(encoding="utf-8", errors="replace").strip()
-            last = tail.splitlines()[-1] if tail else f"exit code {code}"
-            typer.echo(last, err=True)
-            raise typer.Exit(code or 1)
-        reply = _request(paths, cfg, "status", quiet=True)
-        if reply is not None and reply.ok and reply.result["supervisor"]["pid"] == proc.pid:
-            status = reply.result
-            workers = status["workers"]
-            if all(w["state"] == "RUNNING" and w["ready"] for w in workers):
-                _print_status(status)
-                _print_pointers(cfg, paths, path, instance, foreground=False)
-                return
-        time.sleep(0.1)  # polling a child we just launched; nothing to wait on instead
+    offset = console_log.stat().st_size if console_log.exists() else 0
+    try:
+        while time.monotonic() < deadline:
+            code = proc.poll()
+            if code is not None:
+                with open(console_log, "rb") as log:
+                    log.seek(offset)
+                    tail = log.read().decode("utf-8", errors="replace").strip()
+                typer.echo(tail or f"error: the supervisor exited with code {code}", err=True)
+                raise typer.Exit(code or 1)
+            reply = _request(paths, cfg, "status", quiet=True)
+            if reply is not None and reply.ok and reply.result["supervisor"]["pid"] == proc.pid:
+                status = reply.result
+                workers = status["workers"]
+                if all(w["state"] == "RUNNING" and w["ready"] for w in workers):
+                    _print_status(status)
+                    _print_pointers(cfg, paths, path, instance, foreground=False)
+                    return
+                failed = [w for w in workers if w["state"] == "FAILED"]
+                if failed:
+                    _print_status(status)
+                    for w in failed:
+                        typer.echo(f"error: {w['name']}: {_failure_text(w)}", err=True)
+                    _stop_launched(proc, cfg)
+                    typer.echo(
+                        f"error: instance {cfg.instance.name!r} did not start; stopped it "
+                        f"(see {paths.log_file})",
+                        err=True,
+                    )
+                    raise typer.Exit(1)
+            time.sleep(0.1)  # polling a child we just launched; nothing to wait on instead
+    except KeyboardInterrupt:
+        _stop_launched(proc, cfg)
+        raise
     if status is not None:
         _print_status(status)
+    _stop_launched(proc, cfg)
     typer.echo(
-        f"error: not every worker was ready within {_DETACH_READY_SECONDS:g} s "
-        f"(supervisor pid {proc.pid} keeps running; see {paths.log_file})",
+        f"error: not every worker was ready within {_DETACH_READY_SECONDS:g} s; stopped the "
+        f"supervisor (pid {proc.pid}); see {paths.log_file}",
         err=True,
     )
     raise typer.Exit(1)
+
+
+def _stop_launched(proc: subprocess.Popen[bytes], cfg: Any) -> None:
+    """Stop the supervisor ``start --detach`` launched: a failed start leaves nothing running.
+
+    SIGTERM is its ordered shutdown (workers first); SIGKILL of its session only if that does
+    not finish within every stop group's grace period.
+    """
+    import signal
+
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=3 * cfg.supervisor.stop_grace_seconds + 10.0)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError, AttributeError):  # (no killpg on Windows)
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the workers die with it
+        proc.wait(timeout=10.0)
+
+
+def _failure_text(worker: dict[str, Any]) -> str:
+    """Why a worker is FAILED, for people: its start failure's message, or the flapping."""
+    failure = worker.get("failure") or {}
+    return str(failure.get("message") or failure.get("reason") or "failed")
 
 
 @app.command("stop")
@@ -360,6 +433,9 @@ def _print_status(result: dict[str, Any]) -> None:
             _last_exit(w["last_exit"]),
         )
     console.print(table)
+    for w in result["workers"]:
+        if w["state"] == "FAILED":
+            console.print(f"{w['name']} FAILED: {_failure_text(w)}", markup=False)
 
 
 def _clock(epoch: float) -> str:
@@ -382,5 +458,8 @@ def _duration(seconds: float | None) -> str:
 def _last_exit(last: dict[str, Any] | None) -> str:
     if not last:
         return "-"
+    failure = last.get("failure")
+    if failure:
+        return str(failure.get("message") or failure.get("reason"))
     how = f"signal {last['signal']}" if last.get("signal") else f"code {last.get('code')}"
     return f"{how} ({last.get('reason')})"

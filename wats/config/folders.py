@@ -28,11 +28,18 @@ class ConverterFolders:
     error: Path
     archive: Path | None
     state: Path
+    create_watch: bool = False
 
-    def ensure(self) -> ConverterFolders:
-        """Create every folder (the watch folder too: a station may not have written yet)."""
-        for folder in (self.watch, self.pending, self.done, self.error, self.state):
+    def ensure(self, *, watch: bool | None = None) -> ConverterFolders:
+        """Create the working folders, and the watch folder when ``watch`` (default: the
+        converter's ``create_watch_folder``) says so. A watch folder that is not there is
+        otherwise left alone: it may be a share that is not mounted yet, and an empty local
+        folder in its place would swallow nothing and hide the mistake."""
+        make_watch = self.create_watch if watch is None else watch
+        for folder in (self.pending, self.done, self.error, self.state):
             folder.mkdir(parents=True, exist_ok=True)
+        if make_watch:
+            self.watch.mkdir(parents=True, exist_ok=True)
         if self.archive is not None:
             self.archive.mkdir(parents=True, exist_ok=True)
         return self
@@ -52,6 +59,7 @@ def converter_folders(cfg: ClientConfig, conv: ConverterConfig) -> ConverterFold
         error=chosen(conv.error_folder, base / "error"),
         archive=(Path(conv.archive_folder).expanduser() if conv.post_action == "archive" else None),
         state=base / "state",
+        create_watch=conv.create_watch_folder,
     )
 
 

@@ -182,6 +182,7 @@ class SupervisorSection(_Section):
     flap_max_restarts: int = Field(default=10, ge=1)
     flap_window_seconds: float = Field(default=60.0, gt=0)
     flap_cooldown_seconds: float = Field(default=300.0, ge=0)
+    start_failure_limit: int = Field(default=3, ge=1)
     orphan_timeout_seconds: float = Field(default=2.0, gt=0)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     startup_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -280,6 +281,9 @@ class ConverterConfig(_Section):
     enabled: bool = True
     converter: str = Field(min_length=1)
     watch_folder: str = Field(min_length=1)
+    # False: a missing watch folder stops `start` (a mistyped share must not become a local
+    # folder no station writes to); True: create it (and keep creating it) where it is missing.
+    create_watch_folder: bool = False
     pending_folder: str = ""
     done_folder: str = ""
     error_folder: str = ""

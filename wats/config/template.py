@@ -73,6 +73,9 @@ backoff_reset_after_seconds = 60.0
 flap_max_restarts = 10
 flap_window_seconds = 60.0
 flap_cooldown_seconds = 300.0
+# A worker failing the same way at this many starts in a row (its port is taken, ...) is
+# marked FAILED with that reason instead; also retried after flap_cooldown_seconds.
+start_failure_limit = 3
 # A worker exits when the supervisor's heartbeat has been missing this long.
 orphan_timeout_seconds = 2.0
 # A control request routed to a worker is answered "timeout" after this long.
@@ -145,7 +148,8 @@ converters_dir = ""
 #   name = "ict-json"                # names its folders and its report ids: keep it stable
 #   converter = "wsjf"               # built-in: wsjf wsxf atml teststand-xml openhtf csv;
 #                                    # or "package.module:Class" or "my_converter.py"
-#   watch_folder = "/data/ict/out"   # where the station writes its result files
+#   watch_folder = "/data/ict/out"   # where the station writes its result files; must exist
+#   create_watch_folder = false      # true: create it where missing (never for a share)
 #   post_action = "move"             # move (to done), delete, archive (+ archive_folder) or keep
 #   station = ""                     # a [stations.NAME] preset; empty: the [station] section
 #

@@ -45,6 +45,7 @@ __all__ = [
     "SyncFailed",
     "WorkerExited",
     "WorkerFailed",
+    "WorkerFailure",
     "WorkerHeartbeat",
     "WorkerRestarting",
     "WorkerStarted",
@@ -87,13 +88,14 @@ class WorkerStarted(Body):
 
 class WorkerExited(Body):
     """A worker process ended, and why: it exited by itself, was killed by a signal it did not
-    ask for, was killed because it stopped heartbeating, or was stopped on purpose."""
+    ask for, was killed because it stopped heartbeating, was stopped on purpose, or could not
+    start (``start_failed``: its ``failure`` says why, as in ``status``)."""
 
     worker: str
     pid: int
     exit_code: int | None
     signal: int | None
-    reason: Literal["exit", "killed", "hung", "stopped"]
+    reason: Literal["exit", "killed", "hung", "stopped", "start_failed"]
 
 
 class WorkerRestarting(Body):
@@ -104,14 +106,27 @@ class WorkerRestarting(Body):
     delay: float = Field(ge=0)
 
 
+class WorkerFailure(StrEnum):
+    """Why a worker slot is FAILED (``reason`` of ``supervisor.worker.failed`` and of a
+    worker's ``failure`` in ``status``)."""
+
+    FLAPPING = "flapping"  # too many restarts within the window; retried after the cooldown
+    PORT_IN_USE = "port_in_use"  # the embedded server's port is held by another process
+    START_FAILED = "start_failed"  # the same error at every start (see ``message``)
+
+
 class WorkerFailed(Body):
-    """The flapping alarm: ``restarts`` restarts within ``window`` seconds; the supervisor gives the
-    worker a rest and retries in ``retry_in`` seconds."""
+    """A worker was marked FAILED. ``reason`` (a :class:`WorkerFailure` value) says why:
+    flapping (``restarts`` restarts within ``window`` seconds; retried in ``retry_in``), or the
+    same start failure ``restarts`` times in a row, with the worker's own ``message`` (not
+    retried, ``retry_in`` 0, until ``wats-supervisor restart WORKER``)."""
 
     worker: str
     restarts: int = Field(ge=0)
     window: float = Field(ge=0)
     retry_in: float = Field(ge=0)
+    reason: str = WorkerFailure.FLAPPING.value
+    message: str = ""
 
 
 class WorkerStopped(Body):

@@ -25,7 +25,8 @@ import zmq
 
 from wats.protocol import topics
 from wats.protocol.bus import Publisher, Subscriber
-from wats.protocol.messages import ErrorCode
+from wats.protocol.messages import ErrorCode, WorkerFailure
+from wats.protocol.start_failure import EXIT_START_FAILED, StartFailureRecord, take_start_failure
 from wats.supervisor.broker import (
     HELLO,
     WORKER_IDENTITY_PREFIX,
@@ -50,6 +51,9 @@ STARTUP_ALLOWANCE_SECONDS = 10.0
 # long, so a worker that crashes again is replaced in milliseconds, not an interpreter start-up.
 # Workers that never crash never get one: the idle footprint stays one process per worker.
 WARM_SPARE_SECONDS = 300.0
+# A worker whose start fails the same way this many times in a row is marked FAILED with that
+# reason (shown in status), instead of restarting until the flapping breaker trips.
+START_FAILURE_LIMIT = 3
 
 
 class WorkerState:
@@ -74,6 +78,8 @@ class ArbiterSettings:
     request_timeout: float = 5.0
     startup_allowance: float = STARTUP_ALLOWANCE_SECONDS
     warm_spare_seconds: float = WARM_SPARE_SECONDS
+    start_failure_limit: int = START_FAILURE_LIMIT
+    failed_retry_seconds: float = 300.0  # the flapping cooldown: a FAILED worker's next try
 
     @property
     def silence_limit(self) -> float:
@@ -91,6 +97,8 @@ class ArbiterSettings:
             request_timeout=supervisor.request_timeout_seconds,
             startup_allowance=supervisor.startup_timeout_seconds,
             warm_spare_seconds=supervisor.warm_spare_seconds,
+            start_failure_limit=supervisor.start_failure_limit,
+            failed_retry_seconds=supervisor.flap_cooldown_seconds,
         )
 
 
@@ -114,6 +122,9 @@ class WorkerSlot:
     kill_reason: str | None = None  # "hung" when the watchdog killed it
     spare: WorkerProcess | None = None  # a warm standby, kept while spare_until is ahead
     spare_until: float = 0.0
+    start_failure: StartFailureRecord | None = None  # the last start's failure, if it failed
+    start_failures: int = 0  # consecutive starts that failed with that same failure
+    failure: dict[str, Any] | None = None  # why the slot is FAILED: {reason, message}
 
     @property
     def name(self) -> str:
@@ -142,6 +153,8 @@ class Arbiter:
         self._state = state
         self._state_file = state_file
         self._slots = {s.name: WorkerSlot(s, RestartPolicy(policy)) for s in specs}
+        runtime = worker_env.get("WATS_RUNTIME_DIR")
+        self._runtime_dir = Path(runtime) if runtime else None
         self._started_mono = time.monotonic()
         self._publisher = Publisher(ctx, bus.addresses.events_in, "supervisor")
         self._subscriber = Subscriber(
@@ -425,21 +438,40 @@ class Arbiter:
         else:
             reason = "exit"
         ran_for = process.uptime()
+        failure = None
+        if exit_code == EXIT_START_FAILED and self._runtime_dir is not None:
+            failure = take_start_failure(self._runtime_dir, slot.name)
+        if failure is not None and reason == "exit":
+            reason = "start_failed"
+        self._count_start_failure(slot, failure if reason == "start_failed" else None)
         slot.last_exit = {"code": exit_code, "signal": sig, "reason": reason}
+        if failure is not None:
+            slot.last_exit["failure"] = failure.to_json()
         slot.process = None
         slot.timer = None
         slot.ready = False
         slot.hello = False
         level = log.info if reason == "stopped" else log.warning
-        level(
-            "worker exited",
-            worker=slot.name,
-            pid=process.pid,
-            exit_code=exit_code,
-            signal=sig,
-            reason=reason,
-            ran_for=round(ran_for, 3),
-        )
+        if failure is not None:
+            # The worker logged its reason; one line here, no traceback anywhere.
+            level(
+                "worker could not start",
+                worker=slot.name,
+                pid=process.pid,
+                reason=failure.reason.value,
+                error=failure.message,
+                attempt=slot.start_failures,
+            )
+        else:
+            level(
+                "worker exited",
+                worker=slot.name,
+                pid=process.pid,
+                exit_code=exit_code,
+                signal=sig,
+                reason=reason,
+                ran_for=round(ran_for, 3),
+            )
         self._publisher.publish(
             topics.SUPERVISOR_WORKER_EXITED,
             {
@@ -448,6 +480,7 @@ class Arbiter:
                 "exit_code": exit_code,
                 "signal": sig,
                 "reason": reason,
+                **({"failure": failure.to_json()} if failure is not None else {}),
             },
         )
         self._router.fail_target(slot.name, f"worker {slot.name!r} exited ({reason})")
@@ -461,14 +494,59 @@ class Arbiter:
             self._after_unplanned_exit(slot, ran_for)
         self._save_state()
 
+    def _count_start_failure(self, slot: WorkerSlot, failure: StartFailureRecord | None) -> None:
+        """Count consecutive starts that failed the same way; any other exit ends the streak."""
+        if failure is None:
+            slot.start_failure, slot.start_failures = None, 0
+        elif failure == slot.start_failure:
+            slot.start_failures += 1
+        else:
+            slot.start_failure, slot.start_failures = failure, 1
+
+    def _fail_start(self, slot: WorkerSlot) -> None:
+        """The same start failure ``start_failure_limit`` times: FAILED with that reason."""
+        failure = slot.start_failure
+        assert failure is not None
+        retry_in = self._settings.failed_retry_seconds
+        slot.state = WorkerState.FAILED
+        slot.failure = failure.to_json()
+        slot.timer = time.monotonic() + retry_in if retry_in > 0 else None
+        log.error(
+            "worker fails the same way at every start; marked FAILED",
+            worker=slot.name,
+            reason=failure.reason.value,
+            error=failure.message,
+            starts=slot.start_failures,
+            retry_in=retry_in,
+        )
+        self._publisher.publish(
+            topics.SUPERVISOR_WORKER_FAILED,
+            {
+                "worker": slot.name,
+                "restarts": slot.start_failures,
+                "window": 0.0,
+                "retry_in": float(retry_in),
+                "reason": failure.reason.value,
+                "message": failure.message,
+            },
+        )
+
     def _after_unplanned_exit(self, slot: WorkerSlot, ran_for: float) -> None:
         if self._settings.warm_spare_seconds > 0:
             slot.spare_until = time.monotonic() + self._settings.warm_spare_seconds
+        if slot.start_failures >= self._settings.start_failure_limit:
+            slot.policy.on_exit(ran_for)  # the streak still counts towards the backoff
+            self._fail_start(slot)
+            return
         decision = slot.policy.on_exit(ran_for)
+        window = slot.policy.settings.flap_window_seconds
         if decision.failed:
             slot.state = WorkerState.FAILED
+            slot.failure = {
+                "reason": WorkerFailure.FLAPPING.value,
+                "message": f"{decision.restarts} restarts within {window:g} s",
+            }
             slot.timer = time.monotonic() + decision.retry_in
-            window = slot.policy.settings.flap_window_seconds
             log.error(
                 "worker is flapping; marked FAILED",
                 worker=slot.name,
@@ -516,7 +594,9 @@ class Arbiter:
             return
         slot.state = WorkerState.STOPPING
         slot.timer = time.monotonic() + self._settings.stop_grace
-        log.info("stopping worker", worker=slot.name, pid=slot.process.pid)
+        # In a shutdown the "worker exited" line says it all (one line per worker on Ctrl-C).
+        level = log.debug if self._shutting_down else log.info
+        level("stopping worker", worker=slot.name, pid=slot.process.pid)
         slot.process.terminate()
 
     def _advance_shutdown(self) -> None:
@@ -624,6 +704,7 @@ class Arbiter:
     def _cmd_start(self, args: dict[str, Any], _identity: bytes) -> dict[str, Any]:
         slot = self._slot_arg(args)
         self._refuse_during_shutdown()
+        self._forget_failure(slot)
         if slot.process is None:
             slot.policy.reset()
             slot.timer = None
@@ -631,6 +712,11 @@ class Arbiter:
         elif slot.state == WorkerState.STOPPING:
             slot.stop_intent = "restart"
         return {"worker": slot.name, "state": slot.state}
+
+    @staticmethod
+    def _forget_failure(slot: WorkerSlot) -> None:
+        """A manual start or restart: a fresh streak of start failures."""
+        slot.start_failure, slot.start_failures, slot.failure = None, 0, None
 
     def _cmd_stop(self, args: dict[str, Any], _identity: bytes) -> dict[str, Any]:
         slot = self._slot_arg(args)
@@ -642,6 +728,7 @@ class Arbiter:
     def _cmd_restart(self, args: dict[str, Any], _identity: bytes) -> dict[str, Any]:
         slot = self._slot_arg(args)
         self._refuse_during_shutdown()
+        self._forget_failure(slot)
         if slot.process is None:
             slot.policy.reset()
             slot.timer = None
@@ -675,6 +762,7 @@ class Arbiter:
                     "rss": stats["rss"],
                     "cpu_percent": stats["cpu_percent"],
                     "last_exit": slot.last_exit,
+                    "failure": slot.failure if slot.state == WorkerState.FAILED else None,
                     "heartbeat_age": (
                         round(now - slot.last_heartbeat, 3)
                         if slot.last_heartbeat is not None

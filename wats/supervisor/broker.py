@@ -163,6 +163,13 @@ class BoundBus:
         if self.authenticator is not None:
             self.authenticator.stop()
             self.authenticator = None
+        # A clean stop leaves no socket files behind (we held the instance lock: they are ours).
+        for endpoint in (
+            self.addresses.events_in,
+            self.addresses.events_out,
+            self.addresses.control,
+        ):
+            _remove_stale_ipc(endpoint)
 
 
 HARD_MAX_MESSAGE_BYTES = 4 * MAX_FRAME_BYTES

@@ -39,11 +39,23 @@ class TeeLogger:
             if self._file is not None:
                 self._file.write(json.dumps(dict(event_dict), default=str) + "\n")
                 self._file.flush()
-            if self._console is not None:
+            if self._console is not None and _for_console(event_dict):
                 self._console.write(self._pretty(None, "", dict(event_dict)) + "\n")
                 self._console.flush()
 
     log = debug = info = warn = warning = error = err = critical = exception = fatal = msg
+
+
+def _for_console(event_dict: MutableMapping[str, Any]) -> bool:
+    """The console shows the supervisor's own events, and a worker's only from warning up.
+
+    Why: a person at the terminal of a foreground ``start`` wants one line per worker that
+    starts, exits or fails, not each worker's own chatter too ("worker started", "worker
+    stopping", ...); the log file keeps every line of every worker.
+    """
+    if "stream" not in event_dict:  # not relayed from a worker's output
+        return True
+    return _LEVELS.get(str(event_dict.get("level", "info")).lower(), 20) >= _LEVELS["warning"]
 
 
 def _hand_to_tee(

@@ -99,6 +99,10 @@ class WorkerProcess:
             stderr=subprocess.PIPE,
             env=full_env,
             close_fds=True,
+            # Its own process group: a Ctrl-C in the terminal of a foreground `start` goes to
+            # the supervisor alone, which stops the workers in order; they never see SIGINT.
+            # (POSIX; a Windows console delivers Ctrl-C differently, see wats.platform).
+            process_group=None if os.name == "nt" else 0,
         )
         return cls(spec, popen)
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,6 +51,16 @@ def worker_environment(
     return env
 
 
+def _remove_runtime_files(paths: InstancePaths) -> None:
+    """What the instance put in its runtime folder (the bus's sockets go with the bus): the
+    endpoints clients read, the config dump workers read, start-failure notes of workers."""
+    leftovers = [paths.runtime_dir / "endpoints.json", paths.runtime_config_file]
+    leftovers += paths.runtime_dir.glob("*.start-failure.json")
+    for path in leftovers:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
 def run_supervisor(
     cfg: ClientConfig, config_path: Path | None, console: TextIO | None = sys.stderr
 ) -> None:
@@ -56,6 +69,33 @@ def run_supervisor(
     Raises ``wats.platform.LockHeld`` (naming the running supervisor's pid) when the instance is
     already running; nothing has been touched then.
     """
+    interrupted = threading.Event()
+    with _deferred_signals(lambda *_: interrupted.set()):
+        _run(cfg, config_path, console, interrupted)
+
+
+@contextlib.contextmanager
+def _deferred_signals(handler: Callable[..., None]) -> Iterator[None]:
+    """SIGINT/SIGTERM only set a flag until the arbiter installs its own handlers.
+
+    Why: a Ctrl-C raising ``KeyboardInterrupt`` in the middle of binding the bus could leave
+    a socket open, and ``ctx.term()`` then waits for it forever. The arbiter's handlers
+    replace these once it runs; the previous ones are back once the supervisor is down.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _run(
+    cfg: ClientConfig, config_path: Path | None, console: TextIO | None, interrupted: Any
+) -> None:
     paths = InstancePaths.for_config(cfg).ensure()
     lock = InstanceLock(paths.lock_file)
     lock.acquire()
@@ -88,11 +128,13 @@ def run_supervisor(
                 state,
                 paths.state_file,
             )
-            arbiter.run()
+            if interrupted.is_set():
+                log.info("interrupted before any worker was started")
+            else:
+                arbiter.run()
         finally:
             bus.close()
-            with contextlib.suppress(OSError):
-                (paths.runtime_dir / "endpoints.json").unlink()
+            _remove_runtime_files(paths)
     finally:
         if ctx is not None:
             ctx.term()

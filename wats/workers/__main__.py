@@ -2,7 +2,13 @@
 
 The supervisor starts every worker this way (a fresh interpreter, never a fork of a process that
 holds a ZeroMQ context). Logs go to stderr as JSON lines, which the supervisor captures into its
-own log. Exit codes: 0 clean stop, 1 the worker failed (traceback logged), 2 bad invocation.
+own log. Exit codes: 0 clean stop, 1 the worker failed (traceback logged), 2 bad invocation,
+3 the worker could not start (``wats.protocol.start_failure``: the reason is in a file of the
+runtime folder, which the supervisor reads to stop retrying a start that fails the same way).
+
+SIGINT is ignored: a Ctrl-C in the terminal of a foreground ``start`` reaches the supervisor,
+which stops the workers in order (SIGTERM); a worker must not die of it mid-import with a
+``KeyboardInterrupt`` traceback of its own.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 # Start-up time is restart latency. structlog imports rich (for its dev console) if it is
 # installed: ~0.1 s that a worker, which only writes JSON lines, never uses. Workers do not use
@@ -21,7 +30,11 @@ if "rich" not in sys.modules:
 
 import structlog
 
-from wats.workers.base import Worker
+from wats.protocol.messages import WorkerFailure
+from wats.protocol.start_failure import EXIT_START_FAILED, write_start_failure
+from wats.workers.base import StartError, Worker
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # see the module docstring
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -68,13 +81,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, ValueError) as exc:
         log.error("cannot load worker", target=options.target, error=str(exc))
         return EXIT_USAGE
+    worker: Worker | None = None
     try:
         worker = cls.from_environment(options.name)
         configure_logging(worker.config.logging.level)
         return worker.run()
-    except Exception:
+    except StartError as exc:
+        # A known condition with a message that says what to do: one line, no traceback.
+        log.error("worker cannot start", reason=exc.reason.value, error=exc.message)
+        return _start_failed(options.name, exc.reason, exc.message)
+    except Exception as exc:
         log.exception("worker failed")  # one JSON line carrying the traceback
+        if worker is None or not worker.set_up:
+            text = str(exc).strip()
+            message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+            return _start_failed(options.name, WorkerFailure.START_FAILED, message)
         return EXIT_FAILED
+
+
+def _start_failed(name: str, reason: WorkerFailure, message: str) -> int:
+    """Leave the reason for the supervisor; exit 3 if it could be left, else 1."""
+    runtime = os.environ.get("WATS_RUNTIME_DIR", "").strip()
+    if not runtime:
+        return EXIT_FAILED
+    try:
+        write_start_failure(Path(runtime), name, reason, message)
+    except OSError:
+        return EXIT_FAILED
+    return EXIT_START_FAILED
 
 
 if __name__ == "__main__":

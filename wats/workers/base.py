@@ -44,13 +44,14 @@ from wats.protocol.addresses import BusAddresses, read_endpoints
 from wats.protocol.bus import Publisher, Subscriber, reply_envelope
 from wats.protocol.codec import ProtocolError, decode, encode, make_envelope
 from wats.protocol.envelope import Envelope
-from wats.protocol.messages import validate_body
+from wats.protocol.messages import WorkerFailure, validate_body
 from wats.workers.threads import JobThreads
 
 __all__ = [
     "ControlError",
     "Job",
     "Later",
+    "StartError",
     "Timer",
     "Worker",
     "WorkerEnvironment",
@@ -83,6 +84,20 @@ class ControlError(Exception):
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+
+
+class StartError(Exception):
+    """Raise from ``setup`` when the worker cannot start for a reason a restart will not fix
+    (its port is taken, ...): the process exits with one log line, no traceback, and the
+    supervisor shows ``message`` in ``status`` and stops retrying after a few such starts.
+
+    ``message`` is for people and names what to change ("port 8080 on 127.0.0.1 in use ...").
+    """
+
+    def __init__(self, reason: WorkerFailure, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 def handles(command: str) -> Callable[[F], F]:
@@ -231,6 +246,7 @@ class Worker:
         self._last_supervisor_beat: float | None = None
         self._bus_settled = False
         self._set_up = False
+        self.runtime_dir: Path | None = None  # set by from_environment (start failure file)
         self.started = time.time()
 
     # ---- construction from the process environment ---------------------------------------
@@ -241,7 +257,7 @@ class Worker:
         env = WorkerEnvironment.from_environ(name, environ)
         config = load_runtime_config(env.config_path) if env.config_path else ClientConfig()
         addresses = read_endpoints(env.runtime_dir) if env.runtime_dir else None
-        return cls(
+        worker = cls(
             name,
             config,
             env.args,
@@ -249,6 +265,13 @@ class Worker:
             supervisor_pid=env.supervisor_pid,
             instance=env.instance,
         )
+        worker.runtime_dir = env.runtime_dir
+        return worker
+
+    @property
+    def set_up(self) -> bool:
+        """True once ``setup`` returned: a failure after that is not a start failure."""
+        return self._set_up
 
     # ---- hooks for subclasses -------------------------------------------------------------
 

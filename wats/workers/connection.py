@@ -19,9 +19,11 @@ from wats.config.models import ClientConfig
 from wats.config.paths import InstancePaths
 
 __all__ = [
+    "INSTANCE_HEADER",
     "ServerTarget",
     "changed_target",
     "embedded_data_dir",
+    "embedded_identity",
     "make_client",
     "resolve_server",
 ]
@@ -41,6 +43,26 @@ class ServerTarget:
 def embedded_data_dir(config: ClientConfig) -> Path:
     """``[server.embedded] data_dir``, or ``<instance data>/server`` when empty."""
     return InstancePaths.for_config(config).server_data_dir
+
+
+INSTANCE_HEADER = "X-Wats-Instance"
+"""The response header by which this instance's embedded server says whose it is."""
+
+
+def embedded_identity(config: ClientConfig) -> str:
+    """Who an instance's embedded server is: a digest of the instance name and its data folder.
+
+    The server worker sends it in :data:`INSTANCE_HEADER` on every answer, and the health
+    worker checks it, so a port answered by another program — or by another instance's server
+    (another user's ``default`` instance has the same name but not the same folder) — is never
+    taken for our own server. Both sides compute it from the configuration: nothing to hand
+    over at start, and it stays the same across restarts. It is an identity, not a secret.
+    """
+    import hashlib
+
+    folder = embedded_data_dir(config).expanduser().resolve()
+    seed = f"{config.instance.name}\0{folder}".encode()
+    return hashlib.sha256(seed).hexdigest()[:32]
 
 
 def resolve_server(config: ClientConfig) -> ServerTarget:

@@ -7,6 +7,12 @@ the connection instead of each probing the server. While OFFLINE it probes soone
 ``args.offline_retry_seconds``, default 1 s, doubling up to the interval) so a recovery is seen
 within seconds, not a whole interval later.
 
+With the embedded server it also checks *whose* server answers: every answer of this
+instance's server carries ``X-Wats-Instance`` (``wats.workers.connection.embedded_identity``).
+An answer without it, or with another value — another program or another instance's server on
+the configured port — is OFFLINE with "not this instance's embedded server", never ONLINE and
+never "credentials refused" (another server refusing our token says nothing about our login).
+
 Commands: ``health.status`` (the current status and statistics; also re-publishes the status for
 late subscribers) and ``health.check`` (probe now and answer with the result).
 """
@@ -19,17 +25,29 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from wats.api import WatsClient
+from wats.api._client import ApiCall
 from wats.api.errors import (
     AuthenticationError,
     ProxyAuthenticationError,
     WatsConnectionError,
+    WatsError,
+    WatsHTTPError,
     WatsTimeoutError,
 )
+from wats.api.response import Response
 from wats.api.retry import RetryPolicy
+from wats.api.services.app import AppRepository
 from wats.credentials import CredentialError, HealthCheckSettings, record_health
 from wats.protocol import topics
 from wats.workers.base import Later, Timer, Worker, handles
-from wats.workers.connection import ServerTarget, changed_target, make_client, resolve_server
+from wats.workers.connection import (
+    INSTANCE_HEADER,
+    ServerTarget,
+    changed_target,
+    embedded_identity,
+    make_client,
+    resolve_server,
+)
 
 __all__ = ["HealthStats", "HealthWorker"]
 
@@ -61,6 +79,12 @@ class _Probe:
     version: str
 
 
+class ForeignServerError(WatsError):
+    """The embedded server's address is answered, but not by this instance's server."""
+
+    transient = True
+
+
 def describe_error(exc: BaseException) -> str:
     """A short, token-free reason for a failed probe (the error's type and message)."""
     text = str(exc).strip()
@@ -79,6 +103,7 @@ class HealthWorker(Worker):
         self.timeout = float(self.config.health.timeout_seconds)
         self.offline_retry_first = float(self.args.get("offline_retry_seconds", 1.0))
         self.target = resolve_server(self.config)
+        self.identity = embedded_identity(self.config) if self.target.embedded else None
         # One attempt per probe: retries would hide the latency and delay the verdict.
         self.client = make_client(self.target, self.timeout, retry=RetryPolicy.never())
         self.stats = HealthStats()
@@ -123,8 +148,31 @@ class HealthWorker(Worker):
 
     def _probe(self) -> _Probe:
         started = time.perf_counter()
-        version = self.client.app.version()
+        if self.identity is None:
+            version = self.client.app.version()
+        else:
+            plain = AppRepository().version()
+            call = ApiCall(plain.method, plain.path, parse=self._own_version, retry=False)
+            try:
+                version = self.client.execute(call)
+            except WatsHTTPError as exc:
+                if exc.response is not None:
+                    self._check_identity(exc.response)  # a refusal from a foreign server
+                raise
         return _Probe(round((time.perf_counter() - started) * 1000, 3), version)
+
+    def _own_version(self, response: Response) -> str:
+        self._check_identity(response)
+        return AppRepository().version().parse(response)
+
+    def _check_identity(self, response: Response) -> None:
+        """Raise ``ForeignServerError`` unless the answer is from this instance's server."""
+        if response.headers.get(INSTANCE_HEADER) != self.identity:
+            raise ForeignServerError(
+                f"{self.target.url} answers, but not as this instance's embedded server "
+                "(another program or another instance holds the port; see the server "
+                "worker in wats-supervisor status)"
+            )
 
     def _on_probe(self, probe: _Probe | None, error: BaseException | None) -> None:
         self._probing = False

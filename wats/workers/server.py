@@ -5,22 +5,31 @@ locally. It serves ``wats.server``'s app with uvicorn in a thread of this worker
 ``[server.embedded] host``/``port``, with data (reports, ``credentials.json``) in
 ``[server.embedded] data_dir`` (default ``<instance data>/server``). It reports ``ready`` once the
 socket accepts connections; if the serving thread dies, the worker fails (exit 1) and the
-supervisor restarts it. Command: ``server.info`` (URL, data folder, report count).
+supervisor restarts it. A port held by another process is a start failure
+(:class:`~wats.workers.base.StartError`, "port 8080 on 127.0.0.1 in use ..."): after a few such
+starts the supervisor marks the worker FAILED with that reason instead of restarting it forever.
+
+Every answer carries ``X-Wats-Instance`` (``wats.workers.connection.embedded_identity``), added
+here around the app, so the health worker can tell this instance's server from whatever else
+answers on the port. Command: ``server.info`` (URL, data folder, report count).
 """
 
 from __future__ import annotations
 
+import errno
 import threading
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wats.protocol.messages import WorkerFailure
 from wats.server.app import build_context, create_app
 from wats.server.context import ServerContext
 from wats.server.serving import RefusableServer, bind_socket
 from wats.server.settings import ServerSettings
-from wats.workers.base import Worker, handles
-from wats.workers.connection import embedded_data_dir
+from wats.workers.base import StartError, Worker, handles
+from wats.workers.connection import INSTANCE_HEADER, embedded_data_dir, embedded_identity
 
 __all__ = ["ServerWorker"]
 
@@ -39,14 +48,24 @@ class ServerWorker(Worker):
         )
         try:
             sock = bind_socket(embedded.host, embedded.port)
-        except OSError:
+        except OSError as exc:
             self.context.close()
+            self.context = None
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                from wats.supervisor.preflight import port_holder
+
+                raise StartError(
+                    WorkerFailure.PORT_IN_USE,
+                    f"port {embedded.port} on {embedded.host} in use "
+                    f"({port_holder(embedded.port)}); set [server.embedded] port",
+                ) from None
             raise
         self.port = int(sock.getsockname()[1])
         shown = f"[{embedded.host}]" if ":" in embedded.host else embedded.host
         self.url = f"http://{shown}:{self.port}"
+        app = IdentityHeader(create_app(self.context), embedded_identity(self.config))
         config = uvicorn.Config(
-            create_app(self.context),
+            app,
             lifespan="off",
             log_level="warning",
             access_log=False,
@@ -103,3 +122,24 @@ class ServerWorker(Worker):
             "reports": store.count() if store is not None else None,
             "ready": self.ready,
         }
+
+
+class IdentityHeader:
+    """ASGI wrapper adding ``X-Wats-Instance: <identity>`` to every response (health checks it)."""
+
+    def __init__(self, app: ASGIApp, identity: str) -> None:
+        self.app = app
+        self.header = (INSTANCE_HEADER.lower().encode(), identity.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = dict(message)
+                message["headers"] = [*message.get("headers", []), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)

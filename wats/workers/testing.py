@@ -10,6 +10,8 @@ behaviour, chosen through the worker spec's ``args``:
   reports their pids; it deliberately does not clean them up, so only the supervisor's
   tree kill can.
 - :class:`EchoWorker` — answers ``echo`` with the request's args, after ``delay`` seconds.
+- :class:`StartFailingWorker` — cannot start: raises ``StartError`` in setup with
+  ``args.message`` (a start failure the supervisor stops retrying after a few).
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ import sys
 import time
 from typing import Any
 
-from wats.workers.base import ControlError, Later, Worker, handles
+from wats.protocol.messages import WorkerFailure
+from wats.workers.base import ControlError, Later, StartError, Worker, handles
 
-__all__ = ["CrashingWorker", "EchoWorker", "FamilyWorker", "HangingWorker", "IdleWorker"]
+__all__ = [
+    "CrashingWorker",
+    "EchoWorker",
+    "FamilyWorker",
+    "HangingWorker",
+    "IdleWorker",
+    "StartFailingWorker",
+]
 
 
 def _float_arg(args: dict[str, Any], key: str, default: float) -> float:
@@ -158,3 +168,12 @@ class EchoWorker(Worker):
         raise ControlError(
             str(args.get("code", "bad_request")), str(args.get("reason", "asked to"))
         )
+
+
+class StartFailingWorker(Worker):
+    """Fails every start the same way: ``StartError(args.reason, args.message)`` in setup."""
+
+    def setup(self) -> None:
+        """Refuse to start."""
+        reason = WorkerFailure(str(self.args.get("reason", WorkerFailure.START_FAILED.value)))
+        raise StartError(reason, str(self.args.get("message", "cannot start (on purpose)")))

@@ -146,6 +146,7 @@ class WatchTarget:
     min_file_count: int = 0
     keep: bool = False
     excluded: tuple[Path, ...] = ()
+    create_watch: bool = False  # the converter's create_watch_folder
 
     def ignores(self, name: str) -> bool:
         """Names this converter never takes: temp files and the readiness marker."""
@@ -235,6 +236,7 @@ def targets_from_config(
                 min_file_count=conv.min_file_count,
                 keep=conv.post_action == "keep",
                 excluded=tuple(p for p in resolved if p == watch or watch in p.parents),
+                create_watch=conv.create_watch_folder,
             )
         )
     return targets
@@ -895,7 +897,17 @@ class WatcherWorker(Worker):
         self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.ledgers: dict[str, KeepLedger] = {}
         for target in self.targets:
-            target.watch.mkdir(parents=True, exist_ok=True)
+            if target.create_watch:
+                target.watch.mkdir(parents=True, exist_ok=True)
+            elif not target.watch.is_dir():
+                # `start` refuses a missing watch folder; this one went missing since (a share
+                # unmounted). Not created here: rescans pick its files up once it is back.
+                self.log.error(
+                    "watch folder does not exist; files are taken once it is back",
+                    converter=target.converter,
+                    folder=str(target.watch),
+                    hint="mount or create it, or set create_watch_folder = true",
+                )
             target.pending.mkdir(parents=True, exist_ok=True)
             if target.keep:
                 self.ledgers[target.converter] = KeepLedger(target.state / LEDGER_FILE)
@@ -945,7 +957,8 @@ class WatcherWorker(Worker):
             deep = target.recursive or target.kind == "folder"
             recursive[target.watch] = recursive.get(target.watch, False) or deep
         for folder, deep in recursive.items():
-            observer.schedule(handler, str(folder), recursive=deep)
+            if folder.is_dir():  # a missing one is logged in setup and found by rescans
+                observer.schedule(handler, str(folder), recursive=deep)
         observer.daemon = True
         observer.start()
         return observer

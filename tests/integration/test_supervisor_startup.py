@@ -115,11 +115,11 @@ def test_a_missing_watch_folder_is_an_error_naming_it_in_start_and_validate(
     missing = root / "mnt" / "ict-out"
     validated = _cli("config", "validate", "--config", str(config), env=env)
     started = _cli("start", "--config", str(config), env=env)
-    # validate: the file is valid (it may be checked on another machine), but it says so
-    assert validated.returncode == 0, validated.stderr
-    assert "warning: converters.0.watch_folder ('ict')" in validated.stderr
+    # validate refuses what start would refuse (--elsewhere checks the file alone)
+    assert validated.returncode == 2, validated.stderr
+    assert "error: [[converters]] \"ict\" watch_folder" in validated.stderr
     assert started.returncode == 2, started.stderr
-    assert "error: converters.0.watch_folder ('ict')" in started.stderr
+    assert 'error: [[converters]] "ict" watch_folder' in started.stderr
     for result in (validated, started):
         assert f"{missing} does not exist" in result.stderr
         assert "create_watch_folder = true" in result.stderr

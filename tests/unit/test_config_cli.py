@@ -38,9 +38,17 @@ def _bad_config(tmp_path: Path) -> Path:
 
 
 def test_validate_accepts_the_example_station_config(runner: CliRunner) -> None:
-    result = runner.invoke(app, ["config", "validate", "--config", str(STATION)])
+    # its watch folders are a station's (/srv/...): checked for that machine, not this one
+    result = runner.invoke(app, ["config", "validate", "--elsewhere", "--config", str(STATION)])
     assert result.exit_code == 0, result.output
     assert "OK: " in result.stdout and "ict-01" in result.stdout
+
+
+def test_validate_refuses_a_watch_folder_missing_on_this_machine(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["config", "validate", "--config", str(STATION)])
+    assert result.exit_code == 2
+    assert "error: [[converters]] " in result.stderr and "watch_folder" in result.stderr
+    assert "--elsewhere" in result.stderr
 
 
 def test_validate_rejects_a_bad_config_with_exit_2_naming_file_and_fields(

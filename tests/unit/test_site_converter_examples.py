@@ -250,6 +250,6 @@ def test_hub_config_lists_its_converters_and_validates() -> None:
     runner = CliRunner()
     listed = runner.invoke(app, ["converters", "list", "--config", str(HUB), "--json"])
     assert listed.exit_code == 0, listed.output
-    validated = runner.invoke(app, ["config", "validate", "--config", str(HUB)])
+    validated = runner.invoke(app, ["config", "validate", "--elsewhere", "--config", str(HUB)])
     assert validated.exit_code == 0, validated.output
     assert "burnin_rack" in listed.output and "RepairExportConverter" in listed.output

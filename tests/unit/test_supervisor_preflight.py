@@ -38,7 +38,7 @@ def _config(tmp_path: Path, port: int = 0, **converter: object) -> ClientConfig:
 
 def test_a_missing_watch_folder_is_a_problem_naming_the_key_and_the_folder(tmp_path: Path) -> None:
     problems = config_problems(_config(tmp_path))
-    assert [p.key for p in problems] == ["converters.0.watch_folder ('ict')"]
+    assert [p.key for p in problems] == ['[[converters]] "ict" watch_folder']
     assert str(tmp_path / "in") in problems[0].message
     assert exit_code(problems) == 2
     (tmp_path / "in").mkdir()

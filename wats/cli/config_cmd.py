@@ -125,26 +125,41 @@ def init(
 
 
 @config_app.command("validate")
-def validate(config: ConfigOption = None, instance: InstanceOption = None) -> None:
+def validate(
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    elsewhere: Annotated[
+        bool,
+        typer.Option(
+            "--elsewhere",
+            help="The config is for another machine (checked in CI or before deploying): "
+            "check the file and its converters, not whether its watch folders exist here.",
+        ),
+    ] = False,
+) -> None:
     """Check the configuration file; exit 0 if it is valid, 2 with the problems if not.
 
     Converters are loaded as the converter worker will load them (a site's own too), so wrong
-    arguments and a missing or broken site converter show here. A watch folder that does not
-    exist on this machine (and is not to be created: create_watch_folder) is a warning; start
-    refuses it.
+    arguments and a missing or broken site converter show here. So does what `start` would
+    refuse that does not depend on what is running: a watch folder that does not exist (and
+    is not to be created: create_watch_folder), since a mistyped network path must not become
+    an empty local folder. The embedded server's port and an instance already running are
+    checked by `start` itself.
     """
     from wats.supervisor.preflight import config_problems
 
     cfg, source = load_config_or_exit(config, instance)
     exit_on_converter_problems(cfg, source, load_site=True)
-    # What `start` checks that does not depend on what runs: the watch folders exist (the
-    # port and a running instance are `start`'s to check, at the moment of starting). A
-    # warning, not an error: the file is valid, and a config is often checked on another
-    # machine than the station it is for (CI, before deploying); `start` refuses there.
-    for problem in config_problems(cfg):
+    problems = [] if elsewhere else config_problems(cfg)
+    for problem in problems:
+        typer.echo(f"error: {problem.key}: {problem.message}", err=True)
+    if problems:
         typer.echo(
-            f"warning: {problem.key}: {problem.message} (start refuses until then)", err=True
+            "(start refuses this config here; --elsewhere checks a config meant for another "
+            "machine without its folders)",
+            err=True,
         )
+        raise typer.Exit(2)
     origin = str(source) if source else "built-in defaults (no config file)"
     workers = ", ".join(cfg.enabled_workers()) or "none"
     server = cfg.server.url or f"embedded at {cfg.server.effective_url()}"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wats.config.folders import converter_folders
+from wats.config.load import converter_field
 from wats.config.models import ClientConfig
 from wats.config.paths import InstancePaths
 from wats.platform import InstanceLock
@@ -61,7 +62,7 @@ def config_problems(cfg: ClientConfig) -> list[Problem]:
         if not conv.enabled:
             continue
         watch = converter_folders(cfg, conv).watch
-        key = f"converters.{index}.watch_folder ({conv.name!r})"
+        key = converter_field(index, conv.name, ["watch_folder"])
         if watch.is_dir():
             continue
         if watch.exists():
@@ -90,7 +91,7 @@ def create_watch_folders(cfg: ClientConfig) -> list[Problem]:
         except OSError as exc:
             problems.append(
                 Problem(
-                    f"converters.{index}.watch_folder ({conv.name!r})",
+                    converter_field(index, conv.name, ["watch_folder"]),
                     f"cannot create {watch}: {exc.strerror or exc}",
                 )
             )

@@ -277,6 +277,40 @@ def test_health_and_sync_use_the_embedded_server_credentials(tmp: Path) -> None:
                 assert online.body["url"] == url
 
 
+def test_sync_against_a_starting_embedded_server_waits_for_it_instead_of_failing(
+    tmp: Path,
+) -> None:
+    """Sync, health and the embedded server start together, as `start` starts them: sync's
+    first attempt follows health's first ONLINE, so no start logs a failed sync."""
+    import socket
+
+    from wats.config import InstancePaths
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with BusHarness(tmp / "run5") as harness:
+        config = make_config(
+            tmp / "data5",
+            tmp / "run5",
+            server={"embedded": {"port": port}},
+            health={"interval_seconds": 0.3},
+        )
+        harness.write_config(config)
+        load_or_create_credentials(InstancePaths.for_config(config).server_data_dir)
+        with (
+            WorkerProcess(harness, "sync", SYNC),
+            WorkerProcess(harness, "health", HEALTH),
+            WorkerProcess(harness, "server", SERVER),
+        ):
+            # health's ONLINE triggers it; if sync subscribed after that ONLINE, its delayed
+            # first tick (EMBEDDED_FIRST_SYNC_SECONDS) does
+            harness.wait_for(
+                topics.SYNC_COMPLETED, lambda e: e.body["source"] == "server", timeout=40
+            )
+            assert harness.select(topics.SYNC_FAILED) == []
+
+
 def test_health_waits_for_the_embedded_server_to_start_without_reporting_an_outage(
     tmp: Path,
 ) -> None:

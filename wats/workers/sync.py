@@ -43,6 +43,10 @@ _KINDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+EMBEDDED_FIRST_SYNC_SECONDS = 15.0
+"""With the embedded server, when the first sync runs if no ONLINE has come before it."""
+
+
 @dataclass
 class ReferenceCache:
     """Processes, levels and product groups as the server sent them (camelCase dicts)."""
@@ -128,7 +132,11 @@ class SyncWorker(Worker):
         self._fetch_lock = threading.Lock()
         self._load_cache()
         self.subscribe(topics.CONNECTION_STATUS, self._on_connection_status)
-        self.every(self.interval, self.sync, first=0)
+        # The embedded server is a sibling worker starting at the same moment: syncing at once
+        # would fail (and say so) every start. Its first ONLINE from health syncs instead; the
+        # delayed first tick covers an instance without a health worker.
+        first = EMBEDDED_FIRST_SYNC_SECONDS if self.config.server.uses_embedded else 0.0
+        self.every(self.interval, self.sync, first=min(first, self.interval))
         self.ready = True
 
     def teardown(self) -> None:

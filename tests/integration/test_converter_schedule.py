@@ -128,10 +128,11 @@ def test_a_scheduled_converter_queues_its_reports_and_a_restart_queues_nothing_a
         assert queue.counts().pending == 3
         queued = [e.body for e in bus.select(topics.REPORT_QUEUED)]
         assert sorted(q["id"] for q in queued) == sorted(event.body["report_ids"])
-        assert {q["station"] for q in queued} == {"HUB"}
+        # the station each export records wins over the configured "HUB"
+        assert {q["station"] for q in queued} == {"REPAIR-01"}
         item = queue.get(event.body["report_ids"][0])
         assert item is not None and item.report["type"] == "R"
-        assert item.report["machineName"] == "HUB"
+        assert item.report["machineName"] == "REPAIR-01"
         # The post action moved the collected exports into done/<name>-<slot>/.
         [run_folder] = list(folders.done.iterdir())
         assert run_folder.name.startswith("repair-")

@@ -7,6 +7,7 @@ Expected values below were read off the sample files by hand, not computed by th
 from __future__ import annotations
 
 import random
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -632,3 +633,28 @@ def test_defaults_wats_would_refuse_are_config_errors(
 ) -> None:
     with pytest.raises(ConverterArgumentsError, match=named):
         ATMLConverter.parse_arguments(arguments)
+
+
+# -- report ids -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ATML_2.02_TS2017_MotherboardDemo.xml",
+        "ATML_5.00_TS2017_MotherboardDemo.xml",
+        "ATML_6.01_TS2017_MotherboardDemo.xml",
+    ],
+)
+def test_a_unit_keeps_the_uuid_its_test_results_carry(samples_dir: Path, name: str) -> None:
+    path = samples_dir / "atml" / name
+    recorded = re.search(r'TestResults\b[^>]*?\buuid="([^"]+)"', path.read_text("utf-8"))
+    assert recorded is not None
+    assert str(_only_report(_convert(path)).id) == recorded.group(1).lower()
+    assert ATMLConverter.source_ids  # so the pipeline keeps it (wats.converters.provenance)
+
+
+def test_a_unit_without_a_usable_uuid_leaves_its_id_to_the_pipeline(tmp_path: Path) -> None:
+    result = _convert(_batch(tmp_path))  # uuid="u-0", "u-1": not UUIDs
+    assert result.success
+    assert {r.id.int for r in result.reports} == {0}  # nil: the pipeline derives one

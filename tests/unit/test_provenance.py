@@ -63,12 +63,19 @@ def test_other_formats_get_the_derived_id_whatever_id_the_converter_set() -> Non
     assert identity.id_origin is IdOrigin.DERIVED
 
 
-@pytest.mark.parametrize("bad", [None, "", "not-a-uuid", str(uuid.UUID(int=0))])
+@pytest.mark.parametrize("bad", [None, "", "not-a-uuid"])
 def test_an_unusable_source_id_falls_back_to_the_derived_id_with_a_warning(bad: object) -> None:
     identity = _decide({"id": bad}, keeps_source_ids=True)
     assert identity.id == report_id("line-1", DIGEST, 0)
     assert identity.id_origin is IdOrigin.DERIVED
     assert identity.warnings and "derived id" in identity.warnings[0]
+
+
+def test_the_nil_id_asks_for_a_derived_id_without_a_warning() -> None:
+    # how a converter of a format with optional ids (ATML's uuid) says the file gave none
+    identity = _decide({"id": str(uuid.UUID(int=0))}, keeps_source_ids=True)
+    assert identity.id == report_id("line-1", DIGEST, 0)
+    assert (identity.id_origin, identity.warnings) == (IdOrigin.DERIVED, ())
 
 
 def test_source_id_refuses_the_nil_uuid_and_normalises_case() -> None:

@@ -175,7 +175,7 @@ def _short_id(report_id: object) -> str:
     return text if len(text) <= 9 else text[:8] + "…"
 
 
-def _count(number: int, noun: str) -> str:
+def counted(number: int, noun: str) -> str:
     """``1 attempt``, ``3 attempts``."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
@@ -183,7 +183,7 @@ def _count(number: int, noun: str) -> str:
 def _file_detected(body: Mapping[str, Any]) -> str:
     return (
         f"{_file_name(body['path'])} for {body.get('converter')}, "
-        f"{_count(int(body['size']), 'byte')}"
+        f"{counted(int(body['size']), 'byte')}"
     )
 
 
@@ -198,16 +198,16 @@ def _file_converted(body: Mapping[str, Any]) -> str:
     if duplicates and not new:
         made = "no new report: already delivered as " + ", ".join(map(_short_id, duplicates))
     elif duplicates:
-        made = f"{_count(new, 'new report')}, {len(duplicates)} already delivered"
+        made = f"{counted(new, 'new report')}, {len(duplicates)} already delivered"
     else:
-        made = _count(len(ids), "report")
+        made = counted(len(ids), "report")
     text = (
         f"{_file_name(body['path'])} → {made} "
         f"({body.get('converter')}), confidence {float(body['confidence']):.2f}"
     )
     warnings = body.get("warnings") or []
     if warnings:
-        text += f", {_count(len(warnings), 'warning')}"
+        text += f", {counted(len(warnings), 'warning')}"
     return text
 
 
@@ -258,13 +258,13 @@ def _report_id_conflict(body: Mapping[str, Any]) -> str:
 
 def _report_uploaded(body: Mapping[str, Any]) -> str:
     return (
-        f"{_short_id(body['id'])} after {_count(int(body['attempts']), 'attempt')}, "
+        f"{_short_id(body['id'])} after {counted(int(body['attempts']), 'attempt')}, "
         f"{float(body['latency_ms']):.0f} ms"
     )
 
 
 def _report_failed(body: Mapping[str, Any]) -> str:
-    attempts = _count(int(body["attempts"]), "attempt")
+    attempts = counted(int(body["attempts"]), "attempt")
     if body.get("permanent"):
         return f"{_short_id(body['id'])} FAILED for good after {attempts}: {body['error']}"
     text = f"{_short_id(body['id'])} upload failed ({attempts}): {body['error']}"

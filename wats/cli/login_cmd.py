@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wats.cli.event_format import counted
 from wats.cli.main import app
 from wats.cli.options import ConfigOption, InstanceOption
 
@@ -293,9 +294,9 @@ def login_lines(
     if not running:
         state = f"last seen {state} (no supervisor runs to check it now)"
     lines.append(
-        f"link       {state}; {stats['connections']} connections, "
-        f"{stats['disconnections']} disconnections, {stats['health_checks']} checks "
-        f"({stats['failed_checks']} failed)"
+        f"link       {state}; {counted(stats['connections'], 'connection')}, "
+        f"{counted(stats['disconnections'], 'disconnection')}, "
+        f"{counted(stats['health_checks'], 'check')} ({stats['failed_checks']} failed)"
     )
     if summary["proxy"] is not None:
         lines.append(f"proxy      {_describe_proxy(summary['proxy'])}")

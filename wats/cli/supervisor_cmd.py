@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wats.cli.event_format import counted
 from wats.cli.main import app
 from wats.cli.options import ConfigOption, InstanceOption
 
@@ -417,8 +418,8 @@ def _print_status(result: dict[str, Any]) -> None:
         # the converter worker's own counts, since it (re)started: not kept across restarts
         console.print(
             f"files {files['converted']} converted, {files.get('failed', 0)} failed, "
-            f"{files.get('duplicates', 0)} duplicate reports (already delivered; nothing new "
-            "sent) since the converter started"
+            f"{counted(files.get('duplicates', 0), 'duplicate report')} (already delivered; "
+            "nothing new sent) since the converter started"
         )
     table = Table("worker", "state", "pid", "restarts", "uptime", "rss", "cpu%", "last exit")
     for w in result["workers"]:

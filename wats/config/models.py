@@ -307,7 +307,7 @@ class ConverterConfig(_Section):
     # None: the preset's setting (False without one). True: the configured identity wins over
     # the station the file records; False: the file's wins, configuration fills the blanks.
     override_file_station: bool | None = None
-    # A report whose own id (WSJF, WSXF) is already queued or delivered with other content:
+    # A report whose own id (WSJF, WSXF, ATML) is already queued or delivered with other content:
     # "new-id" delivers it under its derived id (and says so), "refuse" sends the file to error/.
     on_id_conflict: IdConflictPolicy = IdConflictPolicy.NEW_ID
 

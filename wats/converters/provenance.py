@@ -117,6 +117,13 @@ def fill_station_blanks(report: Mapping[str, Any], configured: Mapping[str, str]
     return filled
 
 
+def _is_nil(value: object) -> bool:
+    try:
+        return uuid.UUID(str(value)).int == 0
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
 def source_id(value: object) -> str | None:
     """``value`` as a canonical (lower-case) UUID, or None when it is not a usable report id:
     missing, not a UUID, or the nil UUID (which names no report)."""
@@ -144,7 +151,8 @@ def decide_identity(
     """
     warnings: list[str] = []
     chosen_id = source_id(report.get("id")) if keeps_source_ids else None
-    if keeps_source_ids and chosen_id is None:
+    if keeps_source_ids and chosen_id is None and not _is_nil(report.get("id")):
+        # the nil id is how a converter says "the file gave none"; anything else is a fault
         warnings.append(
             f"report {index} carries no usable id ({report.get('id')!r}); a derived id is used"
         )

@@ -43,7 +43,7 @@ _KINDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-EMBEDDED_FIRST_SYNC_SECONDS = 15.0
+EMBEDDED_FIRST_SYNC_SECONDS = 5.0
 """With the embedded server, when the first sync runs if no ONLINE has come before it."""
 
 

@@ -64,6 +64,7 @@ from wats.converters.defaults import (
     revision_argument,
     serial_number_argument,
 )
+from wats.converters.provenance import source_id
 from wats.xmlsafe import XmlError, local_name, namespace_of, parse_xml, root_element
 
 __all__ = ["ATML_VERSIONS", "ATMLArguments", "ATMLConverter"]
@@ -117,6 +118,7 @@ class ATMLConverter(ConverterBase):
     version = "1.0"
     file_patterns = ("*.xml", "*.atml")
     kind = "file"
+    source_ids = True  # <TestResults uuid="...">: each unit's result has an id of its own
     Arguments = ATMLArguments
 
     def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
@@ -257,7 +259,9 @@ def _convert_unit(
         )
     )
     report = UUTReport(
-        id=uuid.uuid4(),  # the pipeline assigns the real id; the model needs one meanwhile
+        # TestStand writes a uuid on every <TestResults>: the source's own id, kept by the
+        # pipeline (source_ids); without one the nil id asks the pipeline to derive one
+        id=source_id(unit.get("uuid")) or uuid.UUID(int=0),
         pn=pn,
         sn=sn,
         rev=rev,

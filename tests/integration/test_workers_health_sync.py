@@ -277,11 +277,11 @@ def test_health_and_sync_use_the_embedded_server_credentials(tmp: Path) -> None:
                 assert online.body["url"] == url
 
 
-def test_sync_against_a_starting_embedded_server_waits_for_it_instead_of_failing(
-    tmp: Path,
-) -> None:
-    """Sync, health and the embedded server start together, as `start` starts them: sync's
-    first attempt follows health's first ONLINE, so no start logs a failed sync."""
+def _embedded_instance(
+    harness: BusHarness, tmp: Path, tag: str, *, health_interval: float
+) -> int:
+    """Configure ``harness``'s instance for an embedded server on a free port (returned), with
+    its credentials made (as the server worker makes them at its first start)."""
     import socket
 
     from wats.config import InstancePaths
@@ -289,15 +289,24 @@ def test_sync_against_a_starting_embedded_server_waits_for_it_instead_of_failing
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    config = make_config(
+        tmp / f"data{tag}",
+        tmp / f"run{tag}",
+        server={"embedded": {"port": port}},
+        health={"interval_seconds": health_interval},
+    )
+    harness.write_config(config)
+    load_or_create_credentials(InstancePaths.for_config(config).server_data_dir)
+    return port
+
+
+def test_sync_against_a_starting_embedded_server_waits_for_it_instead_of_failing(
+    tmp: Path,
+) -> None:
+    """Sync, health and the embedded server start together, as `start` starts them: sync's
+    first attempt follows health's first ONLINE, so no start logs a failed sync."""
     with BusHarness(tmp / "run5") as harness:
-        config = make_config(
-            tmp / "data5",
-            tmp / "run5",
-            server={"embedded": {"port": port}},
-            health={"interval_seconds": 0.3},
-        )
-        harness.write_config(config)
-        load_or_create_credentials(InstancePaths.for_config(config).server_data_dir)
+        _embedded_instance(harness, tmp, "5", health_interval=0.3)
         with (
             WorkerProcess(harness, "sync", SYNC),
             WorkerProcess(harness, "health", HEALTH),
@@ -316,22 +325,8 @@ def test_health_waits_for_the_embedded_server_to_start_without_reporting_an_outa
 ) -> None:
     """The embedded server is a sibling worker starting at the same time: its first refused
     connections are its start-up, so the first status published is ONLINE, never OFFLINE."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with BusHarness(tmp / "run4") as harness:
-        config = make_config(
-            tmp / "data4",
-            tmp / "run4",
-            server={"embedded": {"port": port}},
-            health={"interval_seconds": 5.0},
-        )
-        harness.write_config(config)
-        from wats.config import InstancePaths
-
-        load_or_create_credentials(InstancePaths.for_config(config).server_data_dir)
+        port = _embedded_instance(harness, tmp, "4", health_interval=5.0)
         with WorkerProcess(harness, "health", HEALTH) as health:
             # several refused probes (every 0.2 s) while nothing listens on the port
             health.wait_heartbeat(lambda e: e.body["progress"] >= 4, timeout=15)

@@ -975,7 +975,7 @@ class ConverterWorker(Worker):
                 line.duplicates += 1
                 self._say_duplicate(line, source, report, result)
                 continue
-            self.queue.enqueue_encoded(
+            added = self.queue.enqueue_encoded(
                 report.id,
                 report.body,
                 converter=conv.name,
@@ -983,6 +983,12 @@ class ConverterWorker(Worker):
                 station=report.candidate.station["name"],
                 source_sha256=digest,
             )
+            if not added:
+                # Queued meanwhile by another conversion of the same source (a derived id,
+                # planned without the intake lock): the same report, not a new one.
+                line.duplicates += 1
+                self._say_duplicate(line, source, report, result)
+                continue
             if report.admission is Admission.NEW_ID:
                 self._say_id_conflict(line, source, report, result)
             result.events.append(
@@ -1015,7 +1021,7 @@ class ConverterWorker(Worker):
                     "id": report.id,
                     "converter": line.config.name,
                     "source": source.name,
-                    "state": report.earlier_state or "",
+                    "state": report.earlier_state or "pending",
                     "earlier_source": report.earlier_source,
                 },
             )

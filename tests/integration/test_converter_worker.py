@@ -136,6 +136,7 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
         "not-a-report": ("ReturnsNotAReport", "invalid"),
         "spoils": ("SpoilsItsReport", "invalid"),
         "restamps": ("RewritesItsStamp", "invalid"),
+        "forges": ("ForgesItsIdentity", "invalid"),
         "rejects": ("LowConfidence", "rejected"),
     }
     converters = [{"name": n, "converter": f"{BAD}:{cls}"} for n, (cls, _) in bad.items()]

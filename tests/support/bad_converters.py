@@ -21,6 +21,7 @@ from wats.converters.base import ConverterBase, ConverterContext, ConverterResul
 __all__ = [
     "AllocatesTooMuch",
     "BurnsCpu",
+    "ForgesItsIdentity",
     "KillsItsSandbox",
     "KillsTheWorker",
     "LoopsForever",
@@ -202,6 +203,29 @@ class RewritesItsStamp(SimpleText):
             return {**original(report_id, station), "id": str(uuid.uuid4())}
 
         stamp.stamp_fields = forged
+        return super().convert(source, context)
+
+
+class ForgesItsIdentity(SimpleText):
+    """Replaces the pipeline's identity rule in its own process: a made-up id claimed to be the
+    derived one, stamped consistently in body and decision. The body matches the decision, so
+    only the converter worker's check of the decision against the rule can catch it."""
+
+    name = "forges-identity"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        import dataclasses
+        import uuid
+
+        from wats.converters import provenance
+
+        original = provenance.decide_identity
+
+        def forged(*args: object, **kwargs: object) -> provenance.ReportIdentity:
+            decided = original(*args, **kwargs)  # type: ignore[arg-type]
+            return dataclasses.replace(decided, id=str(uuid.uuid4()))
+
+        provenance.decide_identity = forged  # type: ignore[assignment]
         return super().convert(source, context)
 
 

@@ -10,6 +10,7 @@ test peer). One connection guarded by a lock serves all threads.
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
@@ -76,7 +77,7 @@ CREATE INDEX IF NOT EXISTS reports_unit
 _UNIT = "report_type, part_number, serial_number, process_code"
 _NUMBERED = f"""
 numbered AS (
-    SELECT reports.*,
+    SELECT {{columns}},
         CASE WHEN report_type = 'T' THEN ROW_NUMBER() OVER (
             PARTITION BY {_UNIT} ORDER BY start_utc, received_utc, uuid) END AS run
     FROM reports {{inner}}
@@ -86,6 +87,35 @@ ranked AS (
         MIN(CASE WHEN result = 'P' THEN run END) OVER (PARTITION BY {_UNIT}) AS passed_in_run
     FROM numbered
 )"""
+
+# The same numbers for the rows of one page only: correlated counts over the unit's reports
+# (the ``reports_unit`` index finds them), so a header query costs per row returned, not per
+# report stored. Window functions over every report cost ~0.3 ms per stored report per query.
+# ``{row}`` is the page's alias; the order key matches the window's (NULL start first).
+_SAME_UNIT = (
+    "{u}.report_type = {row}.report_type AND {u}.part_number IS {row}.part_number "
+    "AND {u}.serial_number IS {row}.serial_number AND {u}.process_code IS {row}.process_code"
+)
+_KEY = "(COALESCE({t}.start_utc, ''), {t}.received_utc, {t}.uuid)"
+_RUN_OF = (
+    "(SELECT COUNT(*) FROM reports u WHERE "
+    + _SAME_UNIT.format(u="u", row="{row}")
+    + " AND "
+    + _KEY.format(t="u")
+    + " <= "
+    + _KEY.format(t="{row}")
+    + ")"
+)
+_PAGE_RUN = f"CASE WHEN page.report_type = 'T' THEN {_RUN_OF.format(row='page')} END AS run"
+_PAGE_PASSED_IN_RUN = (
+    "CASE WHEN page.report_type = 'T' THEN (SELECT "
+    + _RUN_OF.format(row="p")
+    + " FROM reports p WHERE "
+    + _SAME_UNIT.format(u="p", row="page")
+    + " AND p.result = 'P' ORDER BY "
+    + _KEY.format(t="p")[1:-1]
+    + " LIMIT 1) END AS passed_in_run"
+)
 
 # WATS reports the size in KB; the stored body's UTF-8 length, rounded up.
 REPORT_SIZE_SQL = "((body_bytes + 1023) / 1024)"
@@ -228,6 +258,19 @@ class ReportHeader:
 _COMPUTED = ("run", "passed_in_run")
 _COLUMNS = list(ReportHeader.__dataclass_fields__)
 _STORED = [c for c in _COLUMNS if c not in _COMPUTED]
+_COMPUTED_WORD = re.compile(r"\b(run|passed_in_run)\b")
+
+
+def _mentions_computed(sql: str) -> bool:
+    """Whether a compiled filter or order names a run column (then every report is numbered
+    first, so the filter sees the numbers)."""
+    return _COMPUTED_WORD.search(sql) is not None
+
+
+def _page_columns() -> str:
+    """The select list over ``page`` with the run columns computed for its rows only."""
+    computed = {"run": _PAGE_RUN, "passed_in_run": _PAGE_PASSED_IN_RUN}
+    return ", ".join(computed.get(c, f"page.{c}") for c in _COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -317,9 +360,12 @@ class ReportStore:
         """Rows with the computed run columns; ``inner`` restricts which reports are numbered
         (only by whole units, so numbering stays right), ``outer`` which are returned."""
         columns = ", ".join(_COLUMNS) + (", body" if with_body else "")
+        # Only the columns wanted: a body (100 KB) carried through the window's sort costs
+        # far more than the numbering itself.
+        stored = ", ".join(_STORED) + (", body" if with_body else "")
         sql = (
             "WITH "
-            + _NUMBERED.format(inner=inner)
+            + _NUMBERED.format(inner=inner, columns=stored)
             + f" SELECT {columns} FROM ranked {outer} {tail}"
         )
         bound = [*(inner_params or []), *(outer_params or []), *(tail_params or [])]
@@ -378,14 +424,32 @@ class ReportStore:
         if report_type:  # a unit never spans report types: numbering stays right
             inner, inner_params = "WHERE report_type = ?", [report_type]
         outer = f"WHERE {where}" if where else ""
-        tail = f"ORDER BY {order_by or 'start_utc DESC'}, uuid LIMIT ? OFFSET ?"
+        order = f"ORDER BY {order_by or 'start_utc DESC'}, uuid"
+        limits = [-1 if top is None else top, skip]
+        if not _mentions_computed(f"{where or ''} {order_by or ''}"):
+            # The page first, then its run numbers: per row returned, not per report stored.
+            clauses = ("report_type = ?" if report_type else "", where or "")
+            inner_where = " AND ".join(clause for clause in clauses if clause)
+            # Two steps: the page's ids (sorting only what the filter and order name), then
+            # its rows. Columns added after ``body`` sit behind its overflow pages, so reading
+            # them for every report to sort would cost ~30 ms per 1,000 stored reports.
+            sql = (
+                f"WITH ids AS (SELECT uuid FROM reports"
+                f"{' WHERE ' + inner_where if inner_where else ''} {order} LIMIT ? OFFSET ?), "
+                f"page AS (SELECT {', '.join(_STORED)} FROM reports WHERE uuid IN ids) "
+                f"SELECT {_page_columns()} FROM page {order}"
+            )
+            bound = [*([report_type] if report_type else []), *(params or []), *limits]
+            with self._lock:
+                return [ReportHeader(*row) for row in self._conn.execute(sql, bound).fetchall()]
+        tail = f"{order} LIMIT ? OFFSET ?"
         rows = self._select(
             inner=inner,
             inner_params=inner_params,
             outer=outer,
             outer_params=list(params or []) if where else [],
             tail=tail,
-            tail_params=[-1 if top is None else top, skip],
+            tail_params=limits,
         )
         return [ReportHeader(*row) for row in rows]
 

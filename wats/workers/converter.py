@@ -12,10 +12,13 @@ Why it is shaped this way (DESIGN invariants 1-4):
   written durably into the queue BEFORE the source's post action runs. A kill between the two
   leaves the source in pending; converting it again gives the same ids, the queue ignores them
   as known, and the post action completes. Nothing lost, nothing duplicated.
-- Poison: before each attempt a per-file attempt counter is written durably into the
-  converter's state folder and removed once the file is settled. If the worker (or the fork
-  server) dies on a file, the counter survives; a file whose counter reaches ``max_retries`` is
-  quarantined (reason ``poison``) instead of killing the worker forever.
+- Poison: before each attempt a per-file attempt record in the converter's state folder is
+  marked running, and removed once the file is settled (``wats.workers.attempts``). A death of
+  the sandbox child on the file (signal, limit, timeout) counts towards ``max_retries`` and
+  waits ``retry_delay_seconds``; the worker dying with the file in hand (a record still running
+  at the next start) or its fork server dying counts only towards the generous
+  ``max_worker_deaths`` and the file is converted again at once: a worker killed from outside
+  is no evidence against its file. Either bound reached: quarantined (reason ``poison``).
 
 Scheduled converters (``kind = "scheduled"``) have no files dropped on them: at each slot of
 their schedule (``wats.converters.schedule``) the converter is run in the sandbox on its watch

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check wats tests bench
 	$(BIN)/ruff format --check wats tests bench
+
+# The long chaos runs (docs/benchmarks.md, "Chaos"): 1,000 files through random kills of every
+# pipeline worker and of the supervisor. `make test` runs a short version of the same test.
+CHAOS_FILES ?= 1000
+chaos: $(STAMP)
+	WATS_CHAOS_FILES=$(CHAOS_FILES) $(BIN)/python -m pytest -q -s tests/chaos
 
 bench: $(STAMP)
 	$(BIN)/python bench/server_ingest.py

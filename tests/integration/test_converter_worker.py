@@ -128,18 +128,24 @@ def converted_event(bus: BusHarness, converter: str, since: int = 0, timeout: fl
 def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
     bus: BusHarness, tmp: Path
 ):
+    # A sandbox that dies on its file (a signal, the timeout) counts towards max_retries and
+    # ends as poison; every other failure is the converter's answer and fails at once.
     bad = {
         "raises": ("Raises", "exception"),
-        "loops": ("LoopsForever", "timeout"),
+        "loops": ("LoopsForever", "poison"),
         "allocates": ("AllocatesTooMuch", "limit"),
-        "segfaults": ("Segfaults", "crash"),
+        "segfaults": ("Segfaults", "poison"),
         "not-a-report": ("ReturnsNotAReport", "invalid"),
         "spoils": ("SpoilsItsReport", "invalid"),
         "restamps": ("RewritesItsStamp", "invalid"),
         "forges": ("ForgesItsIdentity", "invalid"),
         "rejects": ("LowConfidence", "rejected"),
     }
-    converters = [{"name": n, "converter": f"{BAD}:{cls}"} for n, (cls, _) in bad.items()]
+    retries = {"loops": 1, "segfaults": 2}
+    converters = [
+        {"name": n, "converter": f"{BAD}:{cls}", "max_retries": retries.get(n, 3)}
+        for n, (cls, _) in bad.items()
+    ]
     converters += [
         {"name": "good", "converter": f"{BAD}:SimpleText"},
         {"name": "prints", "converter": f"{BAD}:PrintsToStdout"},
@@ -170,7 +176,7 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
             facts = json.loads(Path(event.body["error_file"]).read_text())
             assert facts["converter"] == name
             assert facts["reason"] == reason
-            assert facts["attempts"] == 1
+            assert facts["attempts"] == retries.get(name, 1)
             assert facts["message"]
             stamped = datetime.fromisoformat(facts["at_iso"])
             assert abs(stamped.timestamp() - facts["at"]) < 0.002
@@ -185,6 +191,13 @@ def test_each_misbehaving_converter_fails_only_its_file_with_the_right_reason(
         assert "does not carry the id and station" in restamped["message"]
         crashed = json.loads(error_file(config, "segfaults", "segfaults.txt").read_text())
         assert crashed["signal"] == signal.SIGSEGV and crashed["signal_name"] == "SIGSEGV"
+        assert crashed["poison_cause"] == "sandbox"
+        assert crashed["detail"]["sandbox_deaths"] == 2
+        assert crashed["detail"]["worker_deaths"] == 0
+        assert crashed["detail"]["last_failure"] == "crash"
+        assert "the sandbox died 2 times" in crashed["message"]
+        timed_out = json.loads(error_file(config, "loops", "loops.txt").read_text())
+        assert timed_out["detail"]["last_failure"] == "timeout"
 
         wait_for_condition(
             lambda: len(list(folders_of(config, "good").done.iterdir())) == 3, 30, "good in done"
@@ -355,7 +368,16 @@ def test_a_file_that_kills_the_worker_repeatedly_is_quarantined_as_poison(
     bus: BusHarness, tmp: Path
 ):
     config = configure(
-        bus, tmp, [{"name": "deadly", "converter": f"{BAD}:KillsTheWorker", "max_retries": 2}]
+        bus,
+        tmp,
+        [
+            {
+                "name": "deadly",
+                "converter": f"{BAD}:KillsTheWorker",
+                "max_retries": 1,  # a worker's death is not a sandbox death: this bound is unused
+                "max_worker_deaths": 2,
+            }
+        ],
     )
     drop(config, "deadly", "deadly.txt", "kill")
     for _ in range(2):
@@ -371,6 +393,8 @@ def test_a_file_that_kills_the_worker_repeatedly_is_quarantined_as_poison(
         assert event.body["reason"] == "poison" and event.body["poison"] is True
         facts = json.loads(Path(event.body["error_file"]).read_text())
         assert facts["reason"] == "poison" and facts["attempts"] == 2
+        assert facts["poison_cause"] == "worker" and event.body["poison_cause"] == "worker"
+        assert (facts["detail"]["worker_deaths"], facts["detail"]["sandbox_deaths"]) == (2, 0)
         assert (folders_of(config, "deadly").error / "deadly.txt").exists()
         assert list(folders_of(config, "deadly").state.iterdir()) == []
         # The worker is fine and keeps converting.
@@ -382,11 +406,69 @@ def test_a_file_that_kills_the_worker_repeatedly_is_quarantined_as_poison(
         worker.terminate()
 
 
+def test_a_worker_sigkilled_while_converting_is_no_evidence_against_the_file(
+    bus: BusHarness, tmp: Path
+):
+    """SIGKILL from outside, twice, while the file is in the sandbox: with ``max_retries = 1``
+    and a long retry delay, a kill counted against the file would quarantine it or hold it for
+    minutes. It is converted as soon as the worker is back, and its record is gone."""
+    config = configure(
+        bus,
+        tmp,
+        [
+            {
+                "name": "held",
+                "converter": f"{BAD}:WaitsForRelease",
+                "max_retries": 1,
+                "retry_delay_seconds": 300,
+            }
+        ],
+    )
+    release = tmp / "release"
+    source = drop(config, "held", "held.txt", f"hold={release}\nSN-HELD\n")
+    state = folders_of(config, "held").state
+    started = Path(f"{release}.started")
+    for kill in range(2):
+        worker = start_worker(bus)
+        try:
+            wait_for_condition(started.exists, 30, f"the conversion to start ({kill + 1})")
+            (record,) = list(state.glob("*.attempts.json"))
+            on_disk = json.loads(record.read_text())
+            assert on_disk["running"] is True and on_disk["sandbox_deaths"] == 0
+            assert on_disk["worker_deaths"] == kill  # the previous kill, seen at this start
+            started.unlink()
+            worker.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+            assert worker.wait_exit(timeout=10) == -signal.SIGKILL
+        finally:
+            worker.kill()
+    release.touch()
+    mark = bus.mark()
+    worker = start_worker(bus)
+    try:
+        event = converted_event(bus, "held", since=mark, timeout=30)
+        assert event.body["path"].endswith("held.txt") and not source.exists()
+        assert bus.select(topics.FILE_FAILED, since=mark) == []
+        assert list(state.glob("*.attempts.json")) == []
+        assert queue_of(config).counts().pending == 1
+    finally:
+        worker.terminate()
+
+
 def test_a_file_that_kills_the_sandbox_is_retried_then_quarantined_as_poison(
     bus: BusHarness, tmp: Path
 ):
     config = configure(
-        bus, tmp, [{"name": "killer", "converter": f"{BAD}:KillsItsSandbox", "max_retries": 3}]
+        bus,
+        tmp,
+        [
+            {
+                "name": "killer",
+                "converter": f"{BAD}:KillsItsSandbox",
+                "max_worker_deaths": 3,
+                # at once: a fork server's death is no evidence; the generous bound ends it
+                "retry_delay_seconds": 300,
+            }
+        ],
     )
     drop(config, "killer", "k.txt", "kill")
     drop(config, "killer", "ok.txt", "SN-OK\n")
@@ -395,7 +477,7 @@ def test_a_file_that_kills_the_sandbox_is_retried_then_quarantined_as_poison(
         event = failed_event(bus, "killer")
         assert event.body["reason"] == "poison"
         facts = json.loads(Path(event.body["error_file"]).read_text())
-        assert facts["attempts"] == 3
+        assert facts["attempts"] == 3 and facts["poison_cause"] == "worker"
         converted_event(bus, "killer")
         assert worker.alive()
     finally:

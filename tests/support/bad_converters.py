@@ -34,6 +34,7 @@ __all__ = [
     "RewritesItsStamp",
     "Segfaults",
     "SimpleText",
+    "WaitsForRelease",
     "WritesOutsideTempDir",
 ]
 
@@ -239,6 +240,28 @@ class KillsItsSandbox(SimpleText):
             os.kill(os.getppid(), signal.SIGKILL)
             signal.pause()
         return super().convert(source, context)
+
+
+class WaitsForRelease(SimpleText):
+    """A conversion the test can hold open: a file whose first line is ``hold=<path>`` makes the
+    converter create ``<path>.started`` and wait until ``<path>`` exists (up to 60 s), then
+    convert the remaining lines. The test kills whatever it likes in between."""
+
+    name = "waits-for-release"
+
+    def convert(self, source: ConverterSource, context: ConverterContext) -> ConverterResult:
+        import time
+
+        lines = source.read_text().splitlines()
+        if lines and lines[0].startswith("hold="):
+            release = Path(lines[0].split("=", 1)[1])
+            Path(f"{release}.started").write_text(str(os.getpid()))
+            deadline = time.monotonic() + 60
+            while not release.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)  # a poll with a deadline, in the converter under test
+            lines = lines[1:]
+        reports = [parse_report(simple_report(line, context)) for line in lines if line]
+        return ConverterResult.ok(reports)
 
 
 def _parent_of(pid: int) -> int:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from wats.converters.sandbox import SandboxLimits, SandboxOutcome, _pack, _read_message
-from wats.workers.converter import _read_attempts, error_file_for
+from wats.workers.attempts import read_record
+from wats.workers.converter import error_file_for
 
 
 def test_limits_refuse_values_that_would_break_the_child():
@@ -51,10 +52,12 @@ def test_reason_file_sits_beside_the_moved_file(tmp_path: Path):
     assert error_file_for(tmp_path / "r (1).xml") == tmp_path / "r (1).xml.error.json"
 
 
-def test_attempt_counter_reads_missing_as_zero_and_garbage_as_one(tmp_path: Path):
+def test_attempt_record_reads_missing_as_none_old_counts_as_worker_deaths_garbage_as_one(
+    tmp_path: Path,
+):
     counter = tmp_path / "x.attempts.json"
-    assert _read_attempts(counter) == 0
-    counter.write_text('{"attempts": 2, "file": "a.txt"}')
-    assert _read_attempts(counter) == 2
+    assert read_record(counter).attempts == 0
+    counter.write_text('{"attempts": 2, "file": "a.txt"}')  # an earlier version's record
+    assert (read_record(counter).worker_deaths, read_record(counter).sandbox_deaths) == (2, 0)
     counter.write_text("not json")
-    assert _read_attempts(counter) == 1
+    assert read_record(counter).worker_deaths == 1

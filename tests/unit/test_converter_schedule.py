@@ -225,7 +225,7 @@ def test_slots_missed_while_down_run_once_as_the_latest(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_slot_is_run_again_with_the_same_time(tmp_path: Path) -> None:
-    cfg = conv(schedule_interval_seconds=60, run_on_startup=True, max_retries=2)
+    cfg = conv(schedule_interval_seconds=60, run_on_startup=True, max_worker_deaths=2)
     first = local("2024-05-01T10:00:00")
     runs = ScheduledRuns(cfg, tmp_path, first)
     slot = runs.startup(first)
@@ -235,11 +235,11 @@ def test_an_interrupted_slot_is_run_again_with_the_same_time(tmp_path: Path) -> 
     assert restarted.begin(slot).attempt == 2  # killed again
     third = ScheduledRuns(cfg, tmp_path)
     start = third.begin(third.startup(first + timedelta(hours=2)))
-    assert start.gave_up and start.slot == slot  # max_retries reached: poison, not a loop
+    assert start.gave_up and start.slot == slot  # max_worker_deaths reached: poison, no loop
 
 
 def test_a_run_that_failed_while_the_worker_lived_does_not_count(tmp_path: Path) -> None:
-    cfg = conv(schedule_interval_seconds=60, max_retries=1)
+    cfg = conv(schedule_interval_seconds=60, max_worker_deaths=1)
     now = local("2024-05-01T10:00:00")
     runs = ScheduledRuns(cfg, tmp_path, now)
     slot = now + timedelta(minutes=1)

@@ -224,6 +224,13 @@ def test_poison_file_is_marked() -> None:
     assert text == "x.json → error (crash): x.json.error [poison]"
 
 
+def test_poison_file_names_which_deaths_quarantined_it() -> None:
+    text = describe("file.failed", {
+        "converter": "wsjf", "path": "x.json", "reason": "poison", "error_file": "x.json.error",
+        "poison": True, "poison_cause": "worker"})
+    assert text == "x.json → error (poison): x.json.error [poison: worker deaths]"
+
+
 def test_retryable_upload_failure_shows_when_it_is_tried_again() -> None:
     body = {"id": RID, "error": "HTTP 503", "permanent": False, "attempts": 2,
             "next_attempt": 1_700_000_030.5}

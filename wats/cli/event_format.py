@@ -223,7 +223,8 @@ def _file_failed(body: Mapping[str, Any]) -> str:
         f"{_file_name(body['path'])} → error ({body['reason']}): {_file_name(body['error_file'])}"
     )
     if body.get("poison"):
-        text += " [poison]"
+        cause = body.get("poison_cause")
+        text += f" [poison: {cause} deaths]" if cause else " [poison]"
     return text
 
 

@@ -295,7 +295,8 @@ class ConverterConfig(_Section):
     min_file_count: int = Field(default=0, ge=0)
     alarm_threshold: float = Field(default=0.5, ge=0, le=1)
     reject_threshold: float = Field(default=0.2, ge=0, le=1)
-    max_retries: int = Field(default=3, ge=1)
+    max_retries: int = Field(default=3, ge=1)  # sandbox deaths on one file (wats.workers.attempts)
+    max_worker_deaths: int = Field(default=10, ge=1)  # worker/fork-server deaths with it in hand
     retry_delay_seconds: float = Field(default=30.0, ge=0)
     schedule_interval_seconds: float | None = Field(default=None, gt=0)
     cron: str | None = None

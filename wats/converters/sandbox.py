@@ -147,8 +147,10 @@ class SandboxOutcome:
     (``exception``, ``crash``, ``timeout``, ``limit``, ``rejected`` (the converter declined the
     file), ``invalid`` (it returned something that is not a report)) and ``detail`` holds the
     facts: exception type and traceback, signal number and name, exit code, or
-    ``fork_server_died`` when the fork server itself died during the job (which the caller
-    should count against the file: it may have caused it).
+    ``fork_server_died`` when the fork server itself died during the job. A ``signal`` (or a
+    ``timeout``) without ``fork_server_died`` is the child dying on the file, seen by a living
+    fork server: evidence against the file. ``fork_server_died`` is not (the fork server may
+    have been killed from outside); wats.workers.attempts counts the two apart.
     """
 
     ok: bool

@@ -15,8 +15,10 @@ is about to run and then the last slot it completed, so
 - a restart does not rerun a slot that already completed;
 - slots missed while the worker was down (or while a long run was still going) run once, as the
   latest missed slot, never once per missed slot;
-- a slot whose run killed the worker ``max_retries`` times is given up (``gave_up``), so a
-  poisonous export cannot crash-loop the worker.
+- a slot whose run killed the worker ``max_worker_deaths`` times is given up (``gave_up``), so
+  a poisonous export cannot crash-loop the worker. A begun slot that never finished can only
+  mean the worker died during the run (a sandbox failure finishes the slot with an error file),
+  which is no evidence against the exports, so the generous bound applies, not ``max_retries``.
 
 Interval schedules sit on a grid anchored at the last completed run (or the time the schedule was
 first seen), so the period does not drift by the runs' durations.
@@ -173,9 +175,9 @@ class ScheduledRuns:
 
     def begin(self, slot: datetime) -> SlotStart:
         """Record (durably) that ``slot`` is starting, before anything else of the run happens.
-        A slot begun ``max_retries`` times already without finishing is given up instead."""
+        A slot begun ``max_worker_deaths`` times already without finishing is given up."""
         attempts = int(self._state.get("attempts") or 0) if self.started == slot else 0
-        if attempts >= self.conv.max_retries:
+        if attempts >= self.conv.max_worker_deaths:
             return SlotStart(slot, attempts + 1, gave_up=True)
         self._state.update(started=slot.isoformat(), attempts=attempts + 1)
         self._save()

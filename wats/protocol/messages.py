@@ -33,6 +33,7 @@ __all__ = [
     "FileDetected",
     "FileFailed",
     "FilePending",
+    "PoisonCause",
     "QueueStats",
     "ReplyError",
     "ReportDuplicate",
@@ -255,6 +256,18 @@ class FileAlarm(Body):
     threshold: float
 
 
+class PoisonCause(StrEnum):
+    """Why a file was quarantined as poison (``file.failed`` ``poison_cause``, error files).
+
+    ``sandbox``: the sandbox child died converting it (a signal, a limit or the timeout)
+    ``max_retries`` times. ``worker``: the converter worker, or its fork server, died with the
+    file in hand ``max_worker_deaths`` times (see wats.workers.attempts).
+    """
+
+    SANDBOX = "sandbox"
+    WORKER = "worker"
+
+
 class FileFailed(Body):
     """A file went to the error folder; ``error_file`` is the reason file beside it."""
 
@@ -263,6 +276,7 @@ class FileFailed(Body):
     reason: str
     error_file: str
     poison: bool = False
+    poison_cause: PoisonCause | None = Field(default=None, strict=False)  # a str on the wire
 
 
 class ReportQueued(Body):

@@ -12,10 +12,13 @@ Why it is shaped this way (DESIGN invariants 1-4):
   written durably into the queue BEFORE the source's post action runs. A kill between the two
   leaves the source in pending; converting it again gives the same ids, the queue ignores them
   as known, and the post action completes. Nothing lost, nothing duplicated.
-- Poison: before each attempt a per-file attempt counter is written durably into the
-  converter's state folder and removed once the file is settled. If the worker (or the fork
-  server) dies on a file, the counter survives; a file whose counter reaches ``max_retries`` is
-  quarantined (reason ``poison``) instead of killing the worker forever.
+- Poison: before each attempt a per-file attempt record in the converter's state folder is
+  marked running, and removed once the file is settled (``wats.workers.attempts``). A death of
+  the sandbox child on the file (signal, limit, timeout) counts towards ``max_retries`` and
+  waits ``retry_delay_seconds``; the worker dying with the file in hand (a record still running
+  at the next start) or its fork server dying counts only towards the generous
+  ``max_worker_deaths`` and the file is converted again at once: a worker killed from outside
+  is no evidence against its file. Either bound reached: quarantined (reason ``poison``).
 
 Scheduled converters (``kind = "scheduled"``) have no files dropped on them: at each slot of
 their schedule (``wats.converters.schedule``) the converter is run in the sandbox on its watch
@@ -38,7 +41,8 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -73,12 +77,21 @@ from wats.queue.intake import (
     PlannedReport,
     plan_admission,
 )
+from wats.workers import attempts as attempts_rule
+from wats.workers.attempts import (
+    ATTEMPTS_SUFFIX,
+    AttemptEnd,
+    AttemptRecord,
+    Bounds,
+    PoisonCause,
+    read_record,
+    write_record,
+)
 from wats.workers.base import Timer, Worker, handles
 
 __all__ = ["ConverterWorker", "FileOutcome", "error_file_for", "symlink_refusal"]
 
 ERROR_SUFFIX = ".error.json"
-_ATTEMPTS_SUFFIX = ".attempts.json"
 _MAX_CAPTURE_IN_ERROR = 16 * 1024
 # A scheduled converter's timer never sleeps longer than this before looking at the clock again,
 # so a wall-clock change (NTP step, daylight saving, a suspended VM) delays a slot by at most it.
@@ -253,7 +266,7 @@ class ConverterWorker(Worker):
         """
         folders: list[tuple[Path, str]] = [(self.queue.folder("pending"), "")]
         for line in self.lines.values():
-            folders += [(line.folders.state, _ATTEMPTS_SUFFIX + "."), (line.folders.error, "")]
+            folders += [(line.folders.state, ATTEMPTS_SUFFIX + "."), (line.folders.error, "")]
         removed = 0
         for folder, marker in folders:
             try:
@@ -525,9 +538,9 @@ class ConverterWorker(Worker):
                 slot,
                 "poison",
                 f"the worker died {start.attempt - 1} times during this scheduled run; "
-                "skipped (its exports stay for the next run)",
+                "skipped (its exports stay for the next run; max_worker_deaths)",
                 attempts=start.attempt - 1,
-                poison=True,
+                poison=PoisonCause.WORKER,
             )
             runs.finish(slot)
             return result
@@ -652,7 +665,7 @@ class ConverterWorker(Worker):
         message: str,
         *,
         attempts: int,
-        poison: bool = False,
+        poison: PoisonCause | None = None,
         outcome: SandboxOutcome | None = None,
         detail: dict[str, Any] | None = None,
     ) -> FileOutcome:
@@ -670,6 +683,8 @@ class ConverterWorker(Worker):
             "attempts": attempts,
             **_failure_time(),
         }
+        if poison is not None:
+            facts["poison_cause"] = poison.value
         _add_failure_facts(facts, outcome, detail)
         line.folders.error.mkdir(parents=True, exist_ok=True)
         atomic_write(reason_file, json.dumps(facts, indent=1, default=str).encode())
@@ -690,7 +705,8 @@ class ConverterWorker(Worker):
                         "path": str(line.folders.watch),
                         "reason": reason,
                         "error_file": str(reason_file),
-                        "poison": poison,
+                        "poison": poison is not None,
+                        "poison_cause": poison.value if poison is not None else None,
                     },
                 )
             ],
@@ -746,46 +762,31 @@ class ConverterWorker(Worker):
                 attempts=0,
                 detail={"exception": type(exc).__name__},
             )
-        counter = line.folders.state / f"{digest}{_ATTEMPTS_SUFFIX}"
-        previous = _read_attempts(counter)
-        if previous >= conv.max_retries:
-            return self._fail(
-                line,
-                path,
-                "poison",
-                f"the sandbox or the worker died {previous} times converting this file; "
-                "quarantined",
-                attempts=previous,
-                poison=True,
-                counter=counter,
+        counter = line.folders.state / f"{digest}{ATTEMPTS_SUFFIX}"
+        bounds = Bounds(conv.max_retries, conv.max_worker_deaths)
+        record, poisoned = attempts_rule.begin(read_record(counter), bounds)
+        if poisoned is not None:
+            return self._poison(line, path, record, poisoned, counter)
+        record = replace(record, file=path.name)
+        try:
+            outcome = self._run_sandbox(
+                line, path, digest, before=lambda: self._mark(counter, record)
             )
-        attempts = previous + 1
-        # Not fsynced: a power cut that loses this write costs one extra attempt, never a file
-        # (a crash of this process, the case the counter exists for, keeps it either way).
-        atomic_write(
-            counter, json.dumps({"attempts": attempts, "file": path.name}).encode(), sync=False
-        )
-        outcome = self._run_sandbox(line, path, digest)
-        if outcome.failure is not None and outcome.detail.get("fork_server_died"):
-            if attempts >= conv.max_retries:
-                return self._fail(
-                    line,
-                    path,
-                    "poison",
-                    f"the sandbox died {attempts} times converting this file "
-                    f"(last: {outcome.message}); quarantined",
-                    attempts=attempts,
-                    poison=True,
-                    counter=counter,
-                    outcome=outcome,
-                )
-            self.log.warning(
-                "sandbox died during a conversion; the file is tried again",
-                converter=conv.name,
-                file=path.name,
-                attempts=attempts,
-            )
-            return FileOutcome(retry_at=time.time() + conv.retry_delay_seconds)
+        except BaseException:
+            # We are alive (no fork server could be started, say): not an attempt against it.
+            if record.attempts:
+                write_record(counter, replace(record, running=False))
+            else:
+                counter.unlink(missing_ok=True)
+            raise
+        attempts = record.attempts + 1
+        how = attempts_rule.classify(outcome.failure, outcome.detail)
+        if how is not AttemptEnd.VERDICT:
+            record, poisoned = attempts_rule.end(record, how, bounds)
+            if poisoned is not None:
+                return self._poison(line, path, record, poisoned, counter, outcome)
+            write_record(counter, record)
+            return self._try_again(line, path, record, how, outcome)
         if outcome.failure is not None:
             return self._fail(
                 line,
@@ -845,7 +846,85 @@ class ConverterWorker(Worker):
             counter.unlink(missing_ok=True)
             raise
 
-    def _run_sandbox(self, line: _Line, path: Path, digest: str) -> SandboxOutcome:
+    @staticmethod
+    def _mark(counter: Path, record: AttemptRecord) -> None:
+        """Note on disk that the attempt is running (the record :func:`begin` returned)."""
+        write_record(counter, record)
+
+    def _try_again(
+        self, line: _Line, path: Path, record: AttemptRecord, how: AttemptEnd, outcome: Any
+    ) -> FileOutcome:
+        """The file stays in pending: after ``retry_delay_seconds`` when its sandbox died on it
+        (evidence against it), at once when the fork server died (none)."""
+        conv = line.config
+        if how is AttemptEnd.SANDBOX_DIED:
+            self.log.warning(
+                "the sandbox died converting this file; it is tried again",
+                converter=conv.name,
+                file=path.name,
+                sandbox_deaths=record.sandbox_deaths,
+                max_retries=conv.max_retries,
+                retry_in=conv.retry_delay_seconds,
+                error=outcome.message,
+            )
+            return FileOutcome(retry_at=time.time() + conv.retry_delay_seconds)
+        self.log.warning(
+            "the fork server died during a conversion; the file is tried again at once",
+            converter=conv.name,
+            file=path.name,
+            worker_deaths=record.worker_deaths,
+            max_worker_deaths=conv.max_worker_deaths,
+            error=outcome.message,
+        )
+        return FileOutcome(retry_at=time.time())
+
+    def _poison(
+        self,
+        line: _Line,
+        path: Path,
+        record: AttemptRecord,
+        cause: PoisonCause,
+        counter: Path,
+        outcome: SandboxOutcome | None = None,
+    ) -> FileOutcome:
+        """Quarantine the file (reason ``poison``), naming which bound it reached."""
+        last = f" (last: {outcome.message})" if outcome is not None and outcome.message else ""
+        if cause is PoisonCause.SANDBOX:
+            message = (
+                f"the sandbox died {record.sandbox_deaths} times converting this file{last}; "
+                "quarantined"
+            )
+        else:
+            message = (
+                f"the converter worker or its fork server died {record.worker_deaths} times "
+                f"with this file in hand{last}; quarantined (max_worker_deaths)"
+            )
+        return self._fail(
+            line,
+            path,
+            "poison",
+            message,
+            attempts=record.attempts,
+            poison=cause,
+            counter=counter,
+            outcome=outcome,
+            detail={
+                "sandbox_deaths": record.sandbox_deaths,
+                "worker_deaths": record.worker_deaths,
+                **({"last_failure": outcome.failure} if outcome is not None else {}),
+            },
+        )
+
+    def _run_sandbox(
+        self,
+        line: _Line,
+        path: Path,
+        digest: str,
+        before: Callable[[], None] | None = None,
+    ) -> SandboxOutcome:
+        """Convert in a sandbox of the pool; ``before`` runs once the fork server is up, just
+        before the file is handed to it (the attempt record is marked running there, so a
+        worker killed while its fork server was still starting is not counted)."""
         conv = line.config
         context = {
             "station": line.station_fields,
@@ -862,6 +941,9 @@ class ConverterWorker(Worker):
         }
         sandbox = self._acquire()
         try:
+            if before is not None:
+                sandbox.start()
+                before()
             return sandbox.convert(conv.converter, conv.arguments, path, context)
         finally:
             self._release(sandbox)
@@ -1140,13 +1222,14 @@ class ConverterWorker(Worker):
         message: str,
         *,
         attempts: int,
-        poison: bool = False,
+        poison: PoisonCause | None = None,
         counter: Path | None = None,
         outcome: SandboxOutcome | None = None,
         detail: dict[str, Any] | None = None,
     ) -> FileOutcome:
         """Move the file to the error folder with its reason file (written first, so a kill
-        in between leaves the file in pending to be handled again, never a file without one)."""
+        in between leaves the file in pending to be handled again, never a file without one).
+        ``poison``: the file was quarantined, and which bound it reached."""
         conv = line.config
         if not (path.exists() or path.is_symlink()):
             self.log.warning(
@@ -1170,6 +1253,8 @@ class ConverterWorker(Worker):
             "attempts": attempts,
             **_failure_time(),
         }
+        if poison is not None:
+            facts["poison_cause"] = poison.value
         _add_failure_facts(facts, outcome, detail)
         atomic_write(reason_file, json.dumps(facts, indent=1, default=str).encode())
         durable_move(path, destination)
@@ -1188,7 +1273,8 @@ class ConverterWorker(Worker):
                         "path": str(destination),
                         "reason": reason,
                         "error_file": str(reason_file),
-                        "poison": poison,
+                        "poison": poison is not None,
+                        "poison_cause": poison.value if poison is not None else None,
                     },
                 )
             ],
@@ -1224,14 +1310,3 @@ def _add_failure_facts(
         if key in details:
             facts[key] = details[key]
     facts["detail"] = {k: v for k, v in details.items() if k != "traceback"}
-
-
-def _read_attempts(counter: Path) -> int:
-    try:
-        data = json.loads(counter.read_bytes())
-    except FileNotFoundError:
-        return 0
-    except (OSError, ValueError):
-        return 1  # a torn counter cannot exist (atomic writes); count it as one attempt anyway
-    attempts = data.get("attempts") if isinstance(data, dict) else None
-    return attempts if isinstance(attempts, int) and attempts >= 0 else 1

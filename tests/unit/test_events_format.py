@@ -275,3 +275,25 @@ def test_events_hides_heartbeats_unless_all_or_a_topic_asks() -> None:
         assert shown(beat, show_all=False, topics=[beat])
     assert shown("supervisor.worker.exited", show_all=False, topics=None)
     assert shown("connection.status", show_all=False, topics=[])
+
+
+def test_duplicates_and_id_conflicts_say_what_happened_to_the_report() -> None:
+    own, new = "3f2a1b2c" + "0" * 24, "9d8e7f6a" + "1" * 24
+    file = {"converter": "c", "confidence": 1.0}
+    again = {**file, "path": "/done/again.json", "report_ids": [own], "duplicates": [own]}
+    assert describe("file.converted", again).startswith(
+        "again.json → no new report: already delivered as 3f2a1b2c…"
+    )
+    mixed = {**file, "path": "b.json", "report_ids": [own, new], "duplicates": [own]}
+    assert "b.json → 1 new report, 1 already delivered" in describe("file.converted", mixed)
+    duplicate = {"id": own, "converter": "c", "source": "again.json", "state": "completed",
+                 "earlier_source": "/done/a.json"}
+    assert describe("report.duplicate", duplicate) == (
+        "3f2a1b2c… from again.json is a duplicate: already delivered from a.json"
+    )
+    conflict = {"id": new, "own_id": own, "converter": "c", "source": "t2.json",
+                "earlier_state": "completed", "earlier_source": "t1.json"}
+    assert describe("report.id_conflict", conflict) == (
+        "3f2a1b2c… from t2.json is taken by another report (completed, from t1.json); "
+        "queued as 9d8e7f6a… instead"
+    )

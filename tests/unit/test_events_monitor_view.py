@@ -327,6 +327,22 @@ def test_screen_shows_the_queue_line_and_rates_at_a_fixed_time() -> None:
     assert "a.json → 1 report (c), confidence 1.00" in screen
 
 
+def test_duplicates_are_counted_and_shown_as_already_delivered() -> None:
+    bus, state = Bus(), MonitorState()
+    state.apply_status(status_reply(), now=T0)
+    dup = {"id": "3f2a1b2c" + "0" * 24, "converter": "c", "source": "again.json",
+           "state": "completed"}
+    state.apply(bus.event("report.duplicate", dup, src="conv"))
+    state.apply(bus.event("file.converted", {"converter": "c", "path": "again.json",
+                                             "report_ids": [dup["id"]],
+                                             "duplicates": [dup["id"]], "confidence": 1.0},
+                          src="conv"))
+    assert state.pipeline.duplicates == 1
+    screen = text_of(state, T0)
+    assert "1 duplicate report (already delivered)" in screen
+    assert "again.json → no new report: already delivered as 3f2a1b2c…" in screen
+
+
 def test_screen_says_when_the_queue_is_not_known_yet() -> None:
     screen = text_of(MonitorState(), T0)
     assert "queue: unknown (no queue stats yet)" in screen

@@ -20,7 +20,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from wats.cli.event_format import EventLike, clock, describe, describe_exit, seconds
+from wats.cli.event_format import EventLike, clock, counted, describe, describe_exit, seconds
 from wats.cli.seq_gaps import SeqGaps
 
 STARTING = "STARTING"
@@ -499,7 +499,7 @@ def queue_text(state: MonitorState, now: float) -> Text:
     if counts.alarms:
         text.append(f", {counts.alarms} low confidence", style="yellow")
     if counts.duplicates:
-        text.append(f", {counts.duplicates} duplicate reports (already delivered)")
+        text.append(f", {counted(counts.duplicates, 'duplicate report')} (already delivered)")
     return text
 
 

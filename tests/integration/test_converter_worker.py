@@ -255,6 +255,26 @@ def test_reports_carry_derived_ids_and_the_station_their_file_records(
         worker.terminate()
 
 
+def test_an_attempt_record_of_a_file_no_longer_pending_is_removed_at_start(
+    bus: BusHarness, tmp: Path
+):
+    """A kill between a file's move to done and the removal of its record leaves a record no
+    file will ever read; the next start removes it (and keeps one whose file still waits)."""
+    config = configure(bus, tmp, [{"name": "good", "converter": f"{BAD}:SimpleText"}])
+    folders = folders_of(config, "good")
+    folders.state.mkdir(parents=True, exist_ok=True)
+    gone = folders.state / f"{'a' * 64}.attempts.json"
+    gone.write_text('{"file": "delivered.txt", "running": true}')
+    old = folders.state / f"{'b' * 64}.attempts.json"
+    old.write_text('{"attempts": 1}')  # an earlier version's record names no file
+    worker = start_worker(bus)
+    try:
+        assert not gone.exists()
+        assert old.exists()
+    finally:
+        worker.terminate()
+
+
 def test_override_file_station_stamps_the_configured_station_over_the_files(
     bus: BusHarness, tmp: Path
 ):

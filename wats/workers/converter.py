@@ -279,6 +279,21 @@ class ConverterWorker(Worker):
                     removed += 1
         if removed:
             self.log.info("removed temp files of an interrupted write", count=removed)
+        self._remove_records_of_files_gone_from_pending()
+
+    def _remove_records_of_files_gone_from_pending(self) -> None:
+        """An attempt record matters only while its file waits in pending; a kill between a
+        file's last move (to done or error) and the removal of its record leaves one behind.
+        A record that names no file is kept (an earlier version's: its file may be pending)."""
+        stale = 0
+        for line in self.lines.values():
+            for record_path in line.folders.state.glob(f"*{ATTEMPTS_SUFFIX}"):
+                name = read_record(record_path).file
+                if name and not (line.folders.pending / name).exists():
+                    record_path.unlink(missing_ok=True)
+                    stale += 1
+        if stale:
+            self.log.info("removed attempt records of files no longer pending", count=stale)
 
     def teardown(self) -> None:
         """Stop every fork server."""
@@ -1030,10 +1045,14 @@ class ConverterWorker(Worker):
             with self._intake(reports):
                 planned = self._plan(line, digest, reports)
                 self._enqueue_reports(line, destination, planned, digest, result)
+            # The conversion is over once its reports are queued: the attempt record goes
+            # before the post action, so a kill between the two cannot leave a record of a
+            # file that is no longer in pending (a kill before it converts the file again,
+            # which the queue takes as a duplicate).
+            counter.unlink(missing_ok=True)
             final = self._post_action(line, path, destination)
         finally:
             self._release_destination(destination)
-        counter.unlink(missing_ok=True)
         warnings = list(outcome.warnings)
         if not planned:
             warnings.append("the converter returned no reports")

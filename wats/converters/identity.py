@@ -1,9 +1,11 @@
 """Report identities derived from what produced them (DESIGN invariant 3).
 
-A report's id is a UUID5 of (converter name, SHA-256 of the source content, index of the report
+A derived id is a UUID5 of (converter name, SHA-256 of the source content, index of the report
 within that source). Converting the same file again - after a crash, a retry, a restart - gives
 the same ids, so the queue and the server see a second copy as the same report and delivery
-that is at-least-once lands exactly once. Whatever id the source itself carried is overridden.
+that is at-least-once lands exactly once. It is the id of every report whose format carries
+none of its own; a report that does (WSJF, WSXF, ATML) keeps the source's id
+(``wats.converters.provenance``).
 """
 
 from __future__ import annotations

@@ -96,8 +96,7 @@ def _check(identity: ReportIdentity, index: int = 0, override: bool = False) -> 
     return check_identity(
         identity,
         index,
-        converter_name="line-1",
-        digest=DIGEST,
+        derived_id=report_id("line-1", DIGEST, index),
         configured=CONFIGURED,
         override_file_station=override,
     )

@@ -177,8 +177,7 @@ def check_identity(
     identity: ReportIdentity,
     index: int,
     *,
-    converter_name: str,
-    digest: str,
+    derived_id: str,
     configured: Mapping[str, str],
     override_file_station: bool,
 ) -> str | None:
@@ -187,11 +186,12 @@ def check_identity(
     The converter worker's check of what came back from the sandbox, where the converter's
     code ran: it cannot see what the file recorded without decoding the body again, so it
     checks what can be checked from the decision itself. A derived id must be exactly the one
-    the worker derives; a source id must be a usable UUID; an overridden station must be the
-    configured one; every field must be set and fit WATS's 100 characters.
+    the worker derives (``derived_id``, ``report_id(converter, digest, index)``); a source id
+    must be a usable UUID; an overridden station must be the configured one; every field must
+    be set and fit WATS's 100 characters.
     """
     if identity.id_origin is IdOrigin.DERIVED:
-        if identity.id != report_id(converter_name, digest, index):
+        if identity.id != derived_id:
             return f"report {index} does not carry the id the pipeline derived"
     elif source_id(identity.id) != identity.id:
         return f"report {index} carries {identity.id!r}, which is not a usable report id"

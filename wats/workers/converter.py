@@ -982,11 +982,11 @@ class ConverterWorker(Worker):
             zip(outcome.report_json, outcome.identities, strict=True)
         ):
             identity = ReportIdentity.from_wire(wire)
+            derived_id = report_id(conv.name, digest, index)
             problem = check_identity(
                 identity,
                 index,
-                converter_name=conv.name,
-                digest=digest,
+                derived_id=derived_id,
                 configured=line.station_fields,
                 override_file_station=line.override_file_station,
             )
@@ -997,7 +997,7 @@ class ConverterWorker(Worker):
             prepared.append(
                 CandidateReport(
                     id=identity.id,
-                    derived_id=report_id(conv.name, digest, index),
+                    derived_id=derived_id,
                     kept_source_id=identity.id_origin is IdOrigin.SOURCE,
                     body=bytes(body),
                     station=identity.station,

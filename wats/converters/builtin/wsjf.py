@@ -44,6 +44,8 @@ class WSJFConverter(ConverterBase):
         if problem is not None:
             return ConverterResult.fail(problem)
         reports = []
+        # station fields a report leaves empty come from the configuration (invariant 7)
+        configured = context.station.model_dump()
         for index, item in enumerate(items):
             where = f"report {index}: " if len(items) > 1 else ""
             if not isinstance(item, dict):
@@ -56,7 +58,7 @@ class WSJFConverter(ConverterBase):
                     f"got {item.get('type')!r}"
                 )
             try:
-                reports.append(parse_report(_with_station(item, context)))
+                reports.append(parse_report(fill_station_blanks(item, configured)))
             except ValidationError as exc:
                 return ConverterResult.fail(
                     f"{where}not a valid WSJF report: {describe_validation_error(exc)}"
@@ -71,9 +73,10 @@ class WSJFConverter(ConverterBase):
             return 0.0
         if not all(_looks_like_report(item) for item in items):
             return 0.05
+        configured = context.station.model_dump()
         try:
             for item in items:
-                parse_report(_with_station(item, context))
+                parse_report(fill_station_blanks(item, configured))
         except ValidationError:
             return 0.6
         return 1.0
@@ -108,8 +111,3 @@ def _load(source: ConverterSource) -> tuple[list[Any], str | None]:
 def _looks_like_report(item: Any) -> bool:
     return isinstance(item, dict) and item.get("type") in _REPORT_TYPES and "pn" in item
 
-
-def _with_station(item: dict[str, Any], context: ConverterContext) -> dict[str, Any]:
-    """The report with the station fields it leaves empty filled from the configured station
-    (DESIGN invariant 7: configuration fills only what the file leaves empty)."""
-    return fill_station_blanks(item, context.station.model_dump())
